@@ -1,0 +1,46 @@
+# Attune — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help install run test test-e2e lint format migrations clean
+
+help:
+	@echo "make run      start web, worker and beat (embedded default unless DATABASE_URL/REDIS_URL)"
+	@echo "make test     lint's fast part, then the whole test suite"
+	@echo "make lint     ruff, mypy and makemigrations --check"
+	@echo "make format   ruff format and ruff check --fix"
+	@echo "make clean    remove local state (var/) and caches"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m config.stack
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrations: $(STAMP)
+	$(BIN)/python manage.py makemigrations
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,46 @@
+"""Token and session authentication, both honouring `X-On-Behalf-Of` (DESIGN.md §7).
+
+A caller holding `personalization.act_for_users` (a client application's service account)
+may name a user by id or `external_id`; the request then runs as that user, and the caller
+is kept on the request for the audit trail. Anyone else who sends the header gets 403; an
+unknown user is 404."""
+
+from typing import Any
+
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from config.api.permissions import ACT_FOR_USERS
+
+ON_BEHALF_OF_HEADER = "HTTP_X_ON_BEHALF_OF"
+
+
+class OnBehalfOfMixin:
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        result = super().authenticate(request)  # type: ignore[misc]
+        if result is None:
+            return None
+        caller, auth = result
+        reference = request.META.get(ON_BEHALF_OF_HEADER, "").strip()
+        if not reference:
+            return result
+        if not caller.has_perm(ACT_FOR_USERS):
+            raise exceptions.PermissionDenied(
+                "X-On-Behalf-Of needs the permission personalization.act_for_users; "
+                "send the request without the header to act as yourself."
+            )
+        from personalization.selectors import user_get_by_reference
+
+        target = user_get_by_reference(reference=reference)
+        if target is None:
+            raise exceptions.NotFound(f"No active user has the id or external_id {reference!r}.")
+        request._request.attune_caller = caller  # type: ignore[attr-defined]
+        return target, auth
+
+
+class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):
+    pass
+
+
+class SessionAuthentication(OnBehalfOfMixin, authentication.SessionAuthentication):
+    pass

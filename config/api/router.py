@@ -1,0 +1,24 @@
+"""`/api/v1/`: every app's routes in one router, plus authentication."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from config.api.views import ObtainTokenView
+from logs.api.views import (
+    AuditEventViewSet,
+    PersonalizationLogViewSet,
+    RequestLogStatsView,
+    TranslationLogViewSet,
+)
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("logs/personalization", PersonalizationLogViewSet, basename="personalization-log")
+router.register("logs/translation", TranslationLogViewSet, basename="translation-log")
+router.register("audit", AuditEventViewSet, basename="audit-event")
+
+urlpatterns = [
+    path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),
+    path("logs/stats/", RequestLogStatsView.as_view(), name="log-stats"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,35 @@
+"""The Celery application. Configuration comes from Django settings (CELERY_*); the beat
+schedule is code, so that every deployment runs the same timetable."""
+
+import os
+from pathlib import Path
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("attune")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# DESIGN.md §6. Task names are stable strings; later apps add their entries here.
+BEAT_SCHEDULE = {
+    "logs.purge_expired_logs": {
+        "task": "logs.purge_expired_logs",
+        "schedule": crontab(minute="17", hour="3"),
+    },
+}
+app.conf.beat_schedule = BEAT_SCHEDULE
+
+
+@app.on_after_configure.connect
+def _create_filesystem_broker_folders(sender: Celery, **kwargs: object) -> None:
+    """The embedded broker (kombu's filesystem transport) needs its folders to exist."""
+    options = sender.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+    backend = sender.conf.result_backend or ""
+    if isinstance(backend, str) and backend.startswith("file://"):
+        Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,32 @@
+"""Model building blocks shared by every app."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django_filters import FilterSet
+
+
+class TimeStampedModel(models.Model):
+    """Every model carries `created_at` and `updated_at` (DESIGN.md §3)."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+def apply_filters(
+    filterset_class: type[FilterSet], filters: Mapping[str, Any] | None, queryset: QuerySet[Any]
+) -> QuerySet[Any]:
+    """Narrow `queryset` with a django-filter FilterSet; invalid values raise ValidationError
+    naming the filter instead of being ignored."""
+    if not filters:
+        return queryset
+    filterset = filterset_class(filters, queryset=queryset)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.form.errors.as_data())
+    return filterset.qs

@@ -1,0 +1,23 @@
+"""The test suite. PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set, the embedded
+default otherwise."""
+
+from .base import *  # noqa: F403
+from .base import REST_FRAMEWORK, env
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-with-enough-length-and-entropy-3b9f0e7d1a"  # noqa: S105
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": env.str("THROTTLE_RATE_ANON", default="100000/minute"),
+    "user": env.str("THROTTLE_RATE_USER", default="100000/minute"),
+    "service": env.str("THROTTLE_RATE_SERVICE", default="100000/minute"),
+}
+
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
+    # A database of its own: the suite clears the cache between tests.
+    CACHES["default"]["LOCATION"] = redis_url_with_db(  # noqa: F405
+        REDIS_URL,  # noqa: F405
+        env.int("REDIS_TEST_CACHE_DB", default=15),
+    )
