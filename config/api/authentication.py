@@ -44,3 +44,7 @@ class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):
 
 class SessionAuthentication(OnBehalfOfMixin, authentication.SessionAuthentication):
     pass
+
+
+# Registers the OpenAPI descriptions of the two classes above.
+import config.api.schema  # noqa: E402, F401

@@ -1,14 +1,15 @@
-"""Maps every exception raised under /api/ to the error shape of DESIGN.md §7, built on
-drf-standardized-errors so that the OpenAPI schema documents the same shape."""
+"""Maps every exception raised under /api/ to the error shape of DESIGN.md §7.
+
+drf-standardized-errors formats the response and documents it in the OpenAPI schema; this
+class teaches it the project's domain exceptions (config.errors), Django's ValidationError
+and Django's oversized-body error. Wired through DRF_STANDARDIZED_ERRORS in settings."""
 
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
-from drf_standardized_errors.handler import exception_handler as standardized_exception_handler
 from rest_framework import exceptions, status
-from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from config.errors import DomainError
@@ -68,7 +69,3 @@ class ExceptionHandler(BaseExceptionHandler):
         if isinstance(exc, RequestDataTooBig):
             return PayloadTooLargeAPIError()
         return super().convert_known_exceptions(exc)
-
-
-def exception_handler(exc: Exception, context: Any) -> Response | None:
-    return standardized_exception_handler(exc, context)

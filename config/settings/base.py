@@ -50,7 +50,6 @@ LOGIN_URL = "admin:login"
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RequestBodyLimitMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -211,7 +210,7 @@ REST_FRAMEWORK = {
         "service": env.str("THROTTLE_RATE_SERVICE", default="12000/minute"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler.exception_handler",
+    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -220,9 +219,6 @@ DRF_STANDARDIZED_ERRORS = {
     # The contract is one JSON error shape for every error, DEBUG or not; the traceback
     # still reaches the log through got_request_exception.
     "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
-    "ALLOWED_ERROR_STATUS_CODES": [
-        "400", "401", "403", "404", "405", "409", "413", "415", "422", "429", "500",
-    ],
 }
 
 SPECTACULAR_SETTINGS = {
@@ -253,7 +249,10 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
         "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
     },
-    "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "config.api.schema.add_on_behalf_of_header",
+    ],
 }
 
 # --- Attune -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Refuses to start without DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL a
 """
 
 from .base import *  # noqa: F403
-from .base import STORAGES, env
+from .base import MIDDLEWARE, STORAGES, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -32,6 +32,8 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Static files (the admin's) served by the web process itself, compressed and cache-busted.
+MIDDLEWARE = [*MIDDLEWARE[:2], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[2:]]
 STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
