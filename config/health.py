@@ -1,6 +1,8 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
 import logging
+import os
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connections
@@ -12,7 +14,7 @@ from kombu import Connection
 
 logger = logging.getLogger(__name__)
 
-BROKER_TIMEOUT_SECONDS = 2.0
+BROKER_TIMEOUT = 2  # seconds
 
 
 def database_connections() -> list[BaseDatabaseWrapper]:
@@ -26,17 +28,18 @@ def check_database(connection: BaseDatabaseWrapper) -> None:
 
 
 def check_broker() -> None:
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     with Connection(
-        settings.CELERY_BROKER_URL,
-        transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
-        connect_timeout=BROKER_TIMEOUT_SECONDS,
+        settings.CELERY_BROKER_URL, transport_options=options, connect_timeout=BROKER_TIMEOUT
     ) as conn:
         conn.ensure_connection(
-            max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_SECONDS
+            max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT
         )
-        # A channel proves the transport works (for the filesystem broker: its folders).
-        channel = conn.channel()
-        channel.close()
+        if conn.transport_cls == "filesystem":
+            # The embedded broker "connects" to anything; its queue folder must exist.
+            queue_dir = Path(options["data_folder_out"])
+            if not (queue_dir.is_dir() and os.access(queue_dir, os.W_OK)):
+                raise ConnectionError(f"broker folder {queue_dir} is missing or not writable")
 
 
 @never_cache
@@ -57,14 +60,14 @@ def readyz(request: HttpRequest) -> JsonResponse:
         try:
             check_database(connection)
             checks[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready; it is reported
+        except Exception as exc:
             logger.warning("readiness: %s failed: %s", name, exc)
             checks[name] = f"unavailable: {exc.__class__.__name__}"
             failed.append(name)
     try:
         check_broker()
         checks["broker"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready; it is reported
+    except Exception as exc:
         logger.warning("readiness: broker failed: %s", exc)
         checks["broker"] = f"unavailable: {exc.__class__.__name__}"
         failed.append("broker")

@@ -2,7 +2,7 @@
 so each create, change and delete made by staff is an AuditEvent with the field diff,
 written in the admin's own transaction."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.db import models
@@ -35,11 +35,10 @@ class AuditedModelAdmin(admin.ModelAdmin):
         self, request: HttpRequest, form: ModelForm, formset: BaseModelFormSet, change: bool
     ) -> None:
         """Inline rows are audited like top-level objects."""
-        model = formset.model
+        model = cast(type[models.Model], formset.model)
         changed_pks = [f.instance.pk for f in formset.forms if f.instance.pk and f.has_changed()]
         before = {
-            obj.pk: model_snapshot(obj)
-            for obj in model._default_manager.filter(pk__in=changed_pks)
+            obj.pk: model_snapshot(obj) for obj in model._default_manager.filter(pk__in=changed_pks)
         }
         for deleted_form in formset.deleted_forms:
             if deleted_form.instance.pk is not None:

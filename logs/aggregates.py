@@ -52,8 +52,6 @@ class _SqlitePercentileCont:
         return ordered[lower] + (position - lower) * (ordered[upper] - ordered[lower])
 
 
-def register_sqlite_aggregates(
-    sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any
-) -> None:
+def register_sqlite_aggregates(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     if connection.vendor == "sqlite":
         connection.connection.create_aggregate("attune_percentile_cont", 2, _SqlitePercentileCont)

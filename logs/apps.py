@@ -11,4 +11,6 @@ class LogsConfig(AppConfig):
 
         from logs.aggregates import register_sqlite_aggregates
 
-        connection_created.connect(register_sqlite_aggregates, dispatch_uid="logs.sqlite_aggregates")
+        connection_created.connect(
+            register_sqlite_aggregates, dispatch_uid="logs.sqlite_aggregates"
+        )

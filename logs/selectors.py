@@ -23,7 +23,7 @@ def request_log_list(
 ) -> QuerySet[RequestLog]:
     """Request logs of one kind, newest first; only `owner`'s when one is given."""
     model, filterset_class = REQUEST_LOG_KINDS[kind]
-    queryset = model.objects.order_by("-request_timestamp", "-id")
+    queryset = model._default_manager.order_by("-request_timestamp", "-id")
     if owner is not None:
         queryset = queryset.filter(user=owner)
     return apply_filters(filterset_class, filters, queryset)
@@ -39,7 +39,7 @@ def request_log_stats(*, kind: str, filters: dict[str, Any] | None = None) -> li
     """Per chapter: count, failure and timeout rates, p50 and p95 response time in ms.
     One GROUP BY query; the percentiles are computed by the database (PERCENTILE_CONT)."""
     model, _ = REQUEST_LOG_KINDS[kind]
-    queryset = apply_filters(RequestLogStatsFilter, filters, model.objects.all())
+    queryset = apply_filters(RequestLogStatsFilter, filters, model._default_manager.all())
     rows = (
         queryset.order_by()
         .values("chapter_id")

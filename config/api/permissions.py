@@ -1,5 +1,6 @@
-from rest_framework import permissions
 from typing import TYPE_CHECKING
+
+from rest_framework import permissions
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -8,7 +9,7 @@ if TYPE_CHECKING:
 ACT_FOR_USERS = "personalization.act_for_users"
 
 
-def caller_of(request: "Request"):  # type: ignore[no-untyped-def]
+def caller_of(request: "Request"):
     """The account that authenticated, which differs from `request.user` when a service
     account acts on behalf of a user (X-On-Behalf-Of)."""
     return getattr(request._request, "attune_caller", None) or request.user
@@ -44,7 +45,7 @@ class CanActForUsers(permissions.BasePermission):
         return bool(caller.is_staff or caller.has_perm(ACT_FOR_USERS))
 
 
-def owner_scope(request: "Request"):  # type: ignore[no-untyped-def]
+def owner_scope(request: "Request"):
     """Whose rows a list shows: None (everyone's) for staff speaking for themselves, else
     the effective user. Ordinary users see only their own rows (DESIGN.md §7)."""
     acting_for_someone = getattr(request._request, "attune_caller", None) is not None

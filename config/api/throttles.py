@@ -1,8 +1,9 @@
 """Rate limits, counted in the shared cache (Redis in production) so that several gunicorn
 workers enforce one limit between them (DESIGN.md §10)."""
 
-from rest_framework import throttling
 from typing import TYPE_CHECKING
+
+from rest_framework import throttling
 
 if TYPE_CHECKING:
     from rest_framework.request import Request

@@ -5,7 +5,7 @@ from .base import *  # noqa: F403
 from .base import REST_FRAMEWORK, env
 
 DEBUG = False
-SECRET_KEY = "test-only-secret-key-with-enough-length-and-entropy-3b9f0e7d1a"  # noqa: S105
+SECRET_KEY = "test-only-secret-key-with-enough-length-and-entropy-3b9f0e7d1a"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -4,7 +4,6 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from config.api.serializers import StrictSerializer
-
 from logs.models import AuditEvent, PersonalizationLog, RequestLog, TranslationLog
 
 
@@ -15,7 +14,7 @@ class RequestLogInputSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=RequestLog.Status.choices)
     error_message = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
 
-    def validate_request_timestamp(self, value):  # type: ignore[no-untyped-def]
+    def validate_request_timestamp(self, value):
         if value > timezone.now() + datetime.timedelta(minutes=5):
             raise serializers.ValidationError("request_timestamp may not be in the future.")
         return value

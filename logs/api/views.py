@@ -12,16 +12,14 @@ from logs.api import serializers
 from logs.filters import AuditEventFilter, PersonalizationLogFilter, TranslationLogFilter
 
 
-class _RequestLogViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class _RequestLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The caller's own request logs, newest first (staff see everyone's). POST records one."""
 
     kind: str
     input_serializer_class: type[serializers.RequestLogInputSerializer]
     create_service: Any
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return selectors.request_log_list(kind=self.kind).none()
         return selectors.request_log_list(kind=self.kind, owner=owner_scope(self.request))
@@ -84,5 +82,5 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = serializers.AuditEventOutputSerializer
     filterset_class = AuditEventFilter
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self):
         return selectors.audit_event_list()

@@ -109,9 +109,7 @@ def test_error__malformed_json__400(user_client):
 
 
 def test_error__wrong_type__400_names_field(user_client):
-    response = user_client.post(
-        LOGS_URL, {**VALID_LOG, "response_time_ms": "fast"}, format="json"
-    )
+    response = user_client.post(LOGS_URL, {**VALID_LOG, "response_time_ms": "fast"}, format="json")
     body = assert_error_shape(response, 400, attr="response_time_ms")
     assert body["type"] == "validation_error"
 

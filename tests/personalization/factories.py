@@ -18,7 +18,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
 
     @factory.post_generation
-    def _save(obj, create, extracted, **kwargs):  # noqa: N805
+    def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
 
@@ -33,7 +33,7 @@ class ServiceAccountFactory(UserFactory):
     username = factory.Sequence(lambda n: f"service{n}")
 
     @factory.post_generation
-    def act_for_users(obj, create, extracted, **kwargs):  # noqa: N805
+    def act_for_users(obj, create, extracted, **kwargs):
         if create:
             obj.user_permissions.add(
                 Permission.objects.get(

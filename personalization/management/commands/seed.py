@@ -27,7 +27,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  staff:   {settings.SEED_ADMIN_USERNAME} / {settings.SEED_ADMIN_PASSWORD}"
         )
-        self.stdout.write(f"  demo:    {settings.SEED_DEMO_USERNAME} / {settings.SEED_DEMO_PASSWORD}")
+        self.stdout.write(
+            f"  demo:    {settings.SEED_DEMO_USERNAME} / {settings.SEED_DEMO_PASSWORD}"
+        )
         token = context.created.get("client_token")
         if token:
             self.stdout.write(
