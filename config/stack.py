@@ -23,6 +23,31 @@ def _manage(*args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, check=True)
 
 
+def _ensure_postgres_database(url: str) -> None:
+    """Create the database named in DATABASE_URL when the server does not have it yet, so
+    that `make run` on a fresh PostgreSQL needs no manual step."""
+    import environ
+    import psycopg
+    from psycopg import sql
+
+    config = environ.Env.db_url_config(url)
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        return
+    params = {
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]
+        ).fetchone()
+        if not exists:
+            print(f"creating database {config['NAME']} …", flush=True)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
+
+
 def _start(name: str, command: list[str]) -> subprocess.Popen[bytes]:
     print(f"starting {name}: {' '.join(command)}", flush=True)
     # Each child in its own process group, so that Ctrl-C reaches it only through us and
@@ -54,6 +79,8 @@ def main() -> int:
         + ("embedded default (SQLite, filesystem broker)" if embedded else "PostgreSQL and Redis"),
         flush=True,
     )
+    if not embedded:
+        _ensure_postgres_database(os.environ["DATABASE_URL"])
     _manage("migrate", "--no-input")
     _manage("seed")
 
