@@ -116,3 +116,17 @@ def request_logs_purge_expired(*, now: datetime.datetime | None = None) -> dict[
             )
     logger.info("purged request logs older than %s: %s", cutoff.isoformat(), deleted)
     return deleted
+
+
+def audit_events_redact(*, targets: list[tuple[str, str]]) -> int:
+    """Drop the recorded values of every event about these (target_type, target_id) pairs,
+    keeping who did what and when. Used when a user is erased."""
+    by_type: dict[str, list[str]] = {}
+    for target_type, target_id in targets:
+        by_type.setdefault(target_type, []).append(str(target_id))
+    redacted = 0
+    for target_type, ids in by_type.items():
+        redacted += AuditEvent.objects.filter(target_type=target_type, target_id__in=ids).update(
+            changes={}
+        )
+    return redacted

@@ -9,16 +9,71 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework.authtoken.admin import TokenAdmin as DjangoTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from logs.admin import AuditedModelAdmin
+from logs.admin import AuditedModelAdmin, ReadOnlyModelAdmin
 from logs.models import AuditEvent
 from logs.services import MASK, audit_event_record
-from personalization.models import User
+from personalization.models import Interaction, Preferences, SkillAssessment, SkillProfile, User
+from personalization.services.users import profile_is_complete
+
+
+class PreferencesInline(admin.StackedInline):
+    model = Preferences
+    can_delete = False
+    extra = 0
+    readonly_fields = ["last_reset_at"]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("personalization_level", "auto_adapt_enabled"),
+                    (
+                        "mission_personalization_enabled",
+                        "content_personalization_enabled",
+                        "assessment_personalization_enabled",
+                        "session_personalization_enabled",
+                    ),
+                    "disabled_features",
+                    ("learning_style", "reading_length", "tone_preference"),
+                    ("daily_minutes", "preferred_language"),
+                    "goals",
+                    "preferred_themes",
+                    "preferred_services",
+                    "notification_settings",
+                    "last_reset_at",
+                )
+            },
+        ),
+    )
+
+
+class SkillProfileInline(admin.StackedInline):
+    """Derived from the assessments; shown, never edited."""
+
+    model = SkillProfile
+    can_delete = False
+    extra = 0
+    max_num = 0
+    fields = ("skill_ratings", "weaknesses", "learning_velocity", "updated_at")
+    readonly_fields = ("skill_ratings", "weaknesses", "learning_velocity", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(User)
 class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     list_display = ["username", "email", "external_id", "display_name", "is_staff", "is_active"]
-    list_filter = ["is_staff", "is_superuser", "is_active", "profile_completed"]
+    list_filter = [
+        "preferences__personalization_level",
+        "profile_completed",
+        "is_staff",
+        "is_active",
+    ]
+    inlines = [PreferencesInline, SkillProfileInline]
     search_fields = ["username", "email", "external_id", "display_name"]
     readonly_fields = ["profile_completed", "created_at", "updated_at", "last_login", "date_joined"]
     fieldsets = (
@@ -41,6 +96,10 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
         ),
         ("Dates", {"fields": ("last_login", "date_joined", "created_at", "updated_at")}),
     )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj.profile_completed = profile_is_complete(obj)
+        super().save_model(request, obj, form, change)
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
@@ -74,3 +133,21 @@ class GroupAdmin(AuditedModelAdmin, DjangoGroupAdmin):
 @admin.register(TokenProxy)
 class TokenAdmin(AuditedModelAdmin, DjangoTokenAdmin):
     pass
+
+
+@admin.register(Interaction)
+class InteractionAdmin(ReadOnlyModelAdmin):
+    list_display = ["occurred_at", "user", "type", "service", "theme", "rating"]
+    list_filter = ["type", "service", "rating"]
+    search_fields = ["user__username", "user__email", "user__external_id", "service", "theme"]
+    list_select_related = ["user"]
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(SkillAssessment)
+class SkillAssessmentAdmin(ReadOnlyModelAdmin):
+    list_display = ["assessed_at", "user", "skill", "score"]
+    list_filter = ["skill"]
+    search_fields = ["user__username", "user__email", "user__external_id", "skill"]
+    list_select_related = ["user"]
+    date_hierarchy = "assessed_at"

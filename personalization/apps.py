@@ -7,6 +7,29 @@ class PersonalizationConfig(AppConfig):
     verbose_name = "Users and personalization"
 
     def ready(self) -> None:
+        from django.contrib.admin.models import LogEntry
+        from rest_framework.authtoken.models import Token
+
+        from logs.models import AuditEvent, PersonalizationLog, TranslationLog
         from personalization import seeding
+        from personalization.models import (
+            Interaction,
+            Preferences,
+            SkillAssessment,
+            SkillProfile,
+            User,
+        )
+        from personalization.registry import register_user_data
 
         seeding.register_builtin_steps()
+
+        # Rows about a user held by this app and by the apps below it; higher apps register
+        # their own from their ready().
+        register_user_data(User, owner_field="pk", secret_fields=frozenset({"password"}))
+        for model in (Preferences, SkillAssessment, SkillProfile, Interaction):
+            register_user_data(model)
+        register_user_data(PersonalizationLog)
+        register_user_data(TranslationLog)
+        register_user_data(AuditEvent, owner_field="actor")
+        register_user_data(Token, secret_fields=frozenset({"key"}))
+        register_user_data(LogEntry)

@@ -5,12 +5,14 @@ may name a user by id or `external_id`; the request then runs as that user, and 
 is kept on the request for the audit trail. Anyone else who sends the header gets 403; an
 unknown user is 404."""
 
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import Permission
+from django.db.models import Exists, OuterRef, Q
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from config.api.permissions import ACT_FOR_USERS
+from config.api.permissions import acts_for_users
 
 ON_BEHALF_OF_HEADER = "HTTP_X_ON_BEHALF_OF"
 
@@ -24,7 +26,7 @@ class OnBehalfOfMixin:
         reference = request.META.get(ON_BEHALF_OF_HEADER, "").strip()
         if not reference:
             return result
-        if not caller.has_perm(ACT_FOR_USERS):
+        if not acts_for_users(caller):
             raise exceptions.PermissionDenied(
                 "X-On-Behalf-Of needs the permission personalization.act_for_users; "
                 "send the request without the header to act as yourself."
@@ -38,8 +40,32 @@ class OnBehalfOfMixin:
         return target, auth
 
 
+def _holds_act_for_users(user_ref: OuterRef) -> Q:
+    permission = Permission.objects.filter(
+        codename="act_for_users", content_type__app_label="personalization"
+    )
+    return Exists(permission.filter(user=user_ref)) | Exists(
+        permission.filter(group__user=user_ref)
+    )
+
+
 class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):
-    pass
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        """One query: the token, its user, and whether the user may act for others (so that
+        neither X-On-Behalf-Of nor the throttle has to read the permission tables)."""
+        model = cast(Any, self.get_model())
+        try:
+            token = (
+                model.objects.select_related("user")
+                .annotate(acts_for_users=_holds_act_for_users(OuterRef("user_id")))
+                .get(key=key)
+            )
+        except model.DoesNotExist as exc:
+            raise exceptions.AuthenticationFailed("Invalid token.") from exc
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        token.user.acts_for_users = bool(token.acts_for_users or token.user.is_superuser)
+        return token.user, token
 
 
 class SessionAuthentication(OnBehalfOfMixin, authentication.SessionAuthentication):

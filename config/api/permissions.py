@@ -1,4 +1,4 @@
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import permissions
 
@@ -7,6 +7,15 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 ACT_FOR_USERS = "personalization.act_for_users"
+
+
+def acts_for_users(caller: Any) -> bool:
+    """Whether the caller holds personalization.act_for_users. Token authentication reads it
+    with the token; otherwise Django's permission check (cached on the user object)."""
+    known = getattr(caller, "acts_for_users", None)
+    if known is not None:
+        return bool(known)
+    return bool(caller.has_perm(ACT_FOR_USERS))
 
 
 def caller_of(request: "Request"):
@@ -42,7 +51,7 @@ class CanActForUsers(permissions.BasePermission):
         caller = caller_of(request)
         if not (caller and caller.is_authenticated):
             return False
-        return bool(caller.is_staff or caller.has_perm(ACT_FOR_USERS))
+        return bool(caller.is_staff or acts_for_users(caller))
 
 
 def owner_scope(request: "Request"):

@@ -10,15 +10,31 @@ from logs.api.views import (
     RequestLogStatsView,
     TranslationLogViewSet,
 )
+from personalization.api.views import (
+    InteractionSummaryView,
+    InteractionViewSet,
+    MeExportView,
+    MePreferencesView,
+    MeSkillsView,
+    MeView,
+    UserViewSet,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("logs/personalization", PersonalizationLogViewSet, basename="personalization-log")
 router.register("logs/translation", TranslationLogViewSet, basename="translation-log")
+router.register("users", UserViewSet, basename="user")
+router.register("interactions", InteractionViewSet, basename="interaction")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),
+    path("me/", MeView.as_view(), name="me"),
+    path("me/export/", MeExportView.as_view(), name="me-export"),
+    path("me/preferences/", MePreferencesView.as_view(), name="me-preferences"),
+    path("me/skills/", MeSkillsView.as_view(), name="me-skills"),
+    path("interactions/summary/", InteractionSummaryView.as_view(), name="interaction-summary"),
     path("logs/stats/", RequestLogStatsView.as_view(), name="log-stats"),
     path("", include(router.urls)),
 ]

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
-from config.api.permissions import ACT_FOR_USERS, caller_of
+from config.api.permissions import acts_for_users, caller_of
 
 
 class AnonymousRateThrottle(throttling.AnonRateThrottle):
@@ -27,7 +27,7 @@ class CallerRateThrottle(throttling.SimpleRateThrottle):
         caller = caller_of(request)
         if not (caller and caller.is_authenticated):
             return True
-        self.scope = "service" if caller.has_perm(ACT_FOR_USERS) else "user"
+        self.scope = "service" if acts_for_users(caller) else "user"
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)

@@ -246,7 +246,8 @@ SPECTACULAR_SETTINGS = {
             "ServerErrorEnum",
             *(f"ErrorCode{code}Enum" for code in (401, 403, 404, 405, 406, 415, 429, 500)),
         ]
-    },
+    }
+    | {"InteractionTypeEnum": "config.api.enums.INTERACTION_TYPE"},
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         "config.api.schema.add_on_behalf_of_header",

@@ -35,3 +35,11 @@ def test_docs__page_served_without_cdn(client, user):
     assert "swagger-ui" in html
     assert "cdn.jsdelivr.net" not in html
     assert token_client(user).get("/api/docs/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_schema__generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml"))
+    assert (tmp_path / "s.yml").stat().st_size > 1000

@@ -37,6 +37,15 @@ def _user_change_form(user, **changes):
         "behavioral_analysis_enabled": "on",
         "learning_style_profiling_enabled": "on",
     }
+    for prefix in ("preferences", "skill_profile"):
+        data.update(
+            {
+                f"{prefix}-TOTAL_FORMS": "0",
+                f"{prefix}-INITIAL_FORMS": "0",
+                f"{prefix}-MIN_NUM_FORMS": "0",
+                f"{prefix}-MAX_NUM_FORMS": "1",
+            }
+        )
     data.update(changes)
     return data
 
@@ -52,6 +61,47 @@ def test_admin_change__records_event_with_diff(admin_client, staff_user):
     assert event.target_type == "personalization.user"
     assert event.target_id == str(learner.pk)
     assert event.changes == {"display_name": {"old": "Old Name", "new": "New Name"}}
+
+
+def test_admin_inline_preferences__recorded_on_their_own_target(admin_client):
+    learner = UserFactory()
+    url = reverse("admin:personalization_user_change", args=[learner.pk])
+    form = _user_change_form(learner)
+    form.update(
+        {
+            "preferences-TOTAL_FORMS": "1",
+            "preferences-0-personalization_level": "HIGH",
+            "preferences-0-auto_adapt_enabled": "on",
+            "preferences-0-disabled_features": "[]",
+            "preferences-0-learning_style": "VISUAL",
+            "preferences-0-reading_length": "MEDIUM",
+            "preferences-0-tone_preference": "CASUAL",
+            "preferences-0-daily_minutes": "45",
+            "preferences-0-preferred_language": "en",
+            "preferences-0-goals": "[]",
+            "preferences-0-preferred_themes": "[]",
+            "preferences-0-preferred_services": "[]",
+            "preferences-0-notification_settings": '{"daily": true, "weekly": false}',
+            "preferences-0-user": str(learner.pk),
+        }
+    )
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    event = AuditEvent.objects.get(
+        action=AuditEvent.Action.ADMIN_CREATED, target_type="personalization.preferences"
+    )
+    assert event.changes["personalization_level"] == {"old": None, "new": "HIGH"}
+    assert event.changes["daily_minutes"] == {"old": None, "new": 45}
+
+
+def test_admin_background_without_level__form_error_no_event(admin_client):
+    learner = UserFactory()
+    url = reverse("admin:personalization_user_change", args=[learner.pk])
+    form = _user_change_form(learner, software_background='{"languages": ["python"]}')
+    response = admin_client.post(url, form)
+    assert response.status_code == 200
+    assert "Software level is required" in response.content.decode()
+    assert not AuditEvent.objects.exists()
 
 
 def test_admin_save_without_change__no_event(admin_client):

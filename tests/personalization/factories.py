@@ -2,7 +2,7 @@ import factory
 import pytest
 from django.contrib.auth.models import Permission
 
-from personalization.models import User
+from personalization.models import Interaction, User
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 
@@ -60,3 +60,14 @@ def staff_user(db) -> User:
 @pytest.fixture
 def service_account(db) -> User:
     return ServiceAccountFactory()
+
+
+class InteractionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Interaction
+
+    user = factory.SubFactory(UserFactory)
+    type = Interaction.Type.READING
+    service = "library"
+    theme = "space"
+    rating = 4

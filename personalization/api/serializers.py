@@ -1,0 +1,215 @@
+import datetime
+import re
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from config.api.serializers import StrictSerializer
+from personalization.models import (
+    Interaction,
+    Preferences,
+    SkillAssessment,
+    User,
+    hardware_background_error,
+    software_background_error,
+)
+
+BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
+
+
+def not_in_future(value: datetime.datetime) -> None:
+    if value > timezone.now() + FUTURE_TOLERANCE:
+        raise serializers.ValidationError("May not be more than 5 minutes in the future.")
+
+
+def short_strings(*, max_length: int, max_items: int, **kwargs: Any) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.CharField(max_length=max_length), max_length=max_items, **kwargs
+    )
+
+
+# --- Profile ------------------------------------------------------------------------------
+
+
+class ProfileUpdateSerializer(StrictSerializer):
+    display_name = serializers.CharField(
+        max_length=100,
+        allow_blank=True,
+        error_messages={"max_length": "Display name must be 100 characters or less"},
+    )
+    software_background = serializers.JSONField(allow_null=True)
+    hardware_background = serializers.JSONField(allow_null=True)
+    behavioral_analysis_enabled = serializers.BooleanField()
+    learning_style_profiling_enabled = serializers.BooleanField()
+    share_anonymized_patterns = serializers.BooleanField()
+
+    def validate_software_background(self, value: Any) -> Any:
+        message = software_background_error(value)
+        if message:
+            raise serializers.ValidationError(message)
+        return value or {}
+
+    def validate_hardware_background(self, value: Any) -> Any:
+        message = hardware_background_error(value)
+        if message:
+            raise serializers.ValidationError(message)
+        return value or {}
+
+
+class NotificationSettingsSerializer(StrictSerializer):
+    daily = serializers.BooleanField()
+    weekly = serializers.BooleanField()
+
+
+class PreferencesSerializer(StrictSerializer):
+    """Input and output of `me/preferences/`."""
+
+    personalization_level = serializers.ChoiceField(choices=Preferences.Level.choices)
+    auto_adapt_enabled = serializers.BooleanField()
+    mission_personalization_enabled = serializers.BooleanField()
+    content_personalization_enabled = serializers.BooleanField()
+    assessment_personalization_enabled = serializers.BooleanField()
+    session_personalization_enabled = serializers.BooleanField()
+    disabled_features = short_strings(max_length=50, max_items=50)
+    learning_style = serializers.ChoiceField(choices=Preferences.LearningStyle.choices)
+    goals = short_strings(max_length=200, max_items=20)
+    daily_minutes = serializers.IntegerField(
+        min_value=Preferences.MIN_DAILY_MINUTES, max_value=Preferences.MAX_DAILY_MINUTES
+    )
+    preferred_language = serializers.CharField(max_length=35)
+    preferred_themes = short_strings(max_length=100, max_items=50)
+    preferred_services = short_strings(max_length=100, max_items=50)
+    notification_settings = NotificationSettingsSerializer()
+    reading_length = serializers.ChoiceField(choices=Preferences.ReadingLength.choices)
+    tone_preference = serializers.ChoiceField(choices=Preferences.Tone.choices)
+    last_reset_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    is_default = serializers.SerializerMethodField()
+
+    def validate_preferred_language(self, value: str) -> str:
+        if not BCP47.match(value):
+            raise serializers.ValidationError(
+                "Use a BCP 47 language tag such as 'en', 'de' or 'pt-BR'."
+            )
+        return value
+
+    def get_is_default(self, preferences: Preferences) -> bool:
+        """True while nothing is stored for the user."""
+        return preferences.pk is None
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    preferences = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "external_id",
+            "display_name",
+            "software_background",
+            "hardware_background",
+            "profile_completed",
+            "behavioral_analysis_enabled",
+            "learning_style_profiling_enabled",
+            "share_anonymized_patterns",
+            "date_joined",
+            "preferences",
+            "summary",
+        ]
+        read_only_fields = fields
+
+    def get_preferences(self, user: User) -> dict[str, Any]:
+        return PreferencesSerializer(self.context["preferences"]).data
+
+    def get_summary(self, user: User) -> dict[str, Any]:
+        return self.context["summary"]
+
+
+# --- Skills -------------------------------------------------------------------------------
+
+
+class SkillAssessmentInputSerializer(StrictSerializer):
+    skill = serializers.CharField(max_length=100)
+    score = serializers.FloatField(min_value=0.0, max_value=1.0)
+    assessed_at = serializers.DateTimeField(required=False, validators=[not_in_future])
+
+
+class SkillAssessmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SkillAssessment
+        fields = ["id", "skill", "score", "assessed_at"]
+        read_only_fields = fields
+
+
+class SkillProfileSerializer(serializers.Serializer):
+    skill_ratings = serializers.DictField(child=serializers.FloatField())
+    weaknesses = serializers.ListField(child=serializers.CharField())
+    learning_velocity = serializers.FloatField(allow_null=True)
+    recent_assessments = SkillAssessmentSerializer(many=True)
+
+
+# --- Interactions -------------------------------------------------------------------------
+
+
+class InteractionInputSerializer(StrictSerializer):
+    type = serializers.ChoiceField(choices=Interaction.Type.choices)
+    service = serializers.CharField(max_length=100)
+    theme = serializers.CharField(max_length=100, allow_null=True, required=False)
+    rating = serializers.IntegerField(min_value=1, max_value=5, allow_null=True, required=False)
+    metadata = serializers.DictField(required=False)
+    occurred_at = serializers.DateTimeField(required=False, validators=[not_in_future])
+
+
+class InteractionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Interaction
+        fields = ["id", "user", "type", "service", "theme", "rating", "metadata", "occurred_at"]
+        read_only_fields = fields
+
+
+class InteractionBatchResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    results = InteractionSerializer(many=True)
+
+
+class InteractionSummarySerializer(serializers.Serializer):
+    popular_services = serializers.ListField(child=serializers.DictField())
+    average_rating_by_service = serializers.ListField(child=serializers.DictField())
+    engagement_per_day = serializers.ListField(child=serializers.DictField())
+    favorite_themes = serializers.ListField(child=serializers.DictField())
+
+
+# --- Users --------------------------------------------------------------------------------
+
+
+class UserCreateSerializer(StrictSerializer):
+    external_id = serializers.CharField(max_length=255)
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150, required=False)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    display_name = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        error_messages={"max_length": "Display name must be 100 characters or less"},
+    )
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "external_id",
+            "email",
+            "display_name",
+            "profile_completed",
+            "is_active",
+            "date_joined",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,24 @@
+import django_filters
+
+from personalization.models import Interaction, User
+
+
+class InteractionFilter(django_filters.FilterSet):
+    type = django_filters.MultipleChoiceFilter(choices=Interaction.Type.choices)
+    service = django_filters.CharFilter()
+    theme = django_filters.CharFilter()
+    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = Interaction
+        fields = ["type", "service", "theme", "since", "until"]
+
+
+class UserFilter(django_filters.FilterSet):
+    external_id = django_filters.CharFilter()
+    email = django_filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = User
+        fields = ["external_id", "email"]

@@ -1,0 +1,1 @@
+"""Writes of the personalization app, one module per sub-domain."""

@@ -1,0 +1,125 @@
+"""Users: creation for service accounts, profile updates, and erasure."""
+
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from config.errors import ConflictError
+from logs.models import AuditEvent
+from logs.services import audit_event_record, changes_between, model_snapshot
+from personalization.models import User
+from personalization.registry import user_data_sources
+
+PROFILE_FIELDS = (
+    "display_name",
+    "software_background",
+    "hardware_background",
+    "behavioral_analysis_enabled",
+    "learning_style_profiling_enabled",
+    "share_anonymized_patterns",
+)
+
+
+def profile_is_complete(user: User) -> bool:
+    """DESIGN.md §3: complete once both background levels are set."""
+    return bool(
+        (user.software_background or {}).get("level")
+        and (user.hardware_background or {}).get("level")
+    )
+
+
+@transaction.atomic
+def user_create(
+    *,
+    actor: Any,
+    external_id: str,
+    username: str = "",
+    email: str = "",
+    display_name: str = "",
+) -> User:
+    """A learner created by a client application. Has no usable password: the application
+    acts for it with X-On-Behalf-Of. A taken external_id, username or email is 409."""
+    user = User(
+        username=username or f"user-{uuid.uuid4().hex[:16]}",
+        email=email,
+        external_id=external_id,
+        display_name=display_name,
+    )
+    user.set_unusable_password()
+    duplicate = _duplicate_field(user)
+    if duplicate:
+        raise ConflictError(f"A user with this {duplicate} already exists.", attr=duplicate)
+    user.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # a concurrent create won the race
+        raise ConflictError("A user with these identifiers already exists.") from exc
+    audit_event_record(
+        actor=actor,
+        action=AuditEvent.Action.USER_CREATED,
+        target=user,
+        changes={"external_id": {"old": None, "new": external_id}},
+    )
+    return user
+
+
+def _duplicate_field(user: User) -> str | None:
+    users = User.objects.all()
+    if users.filter(external_id=user.external_id).exists():
+        return "external_id"
+    if users.filter(username=user.username).exists():
+        return "username"
+    if user.email and users.filter(email__iexact=user.email).exists():
+        return "email"
+    return None
+
+
+@transaction.atomic
+def user_profile_update(*, actor: Any, user: User, data: dict[str, Any]) -> User:
+    """PATCH of the profile. `profile_completed` is derived here, never taken as input."""
+    unknown = set(data) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"not profile fields: {sorted(unknown)}")
+    before = model_snapshot(user)
+    for name, value in data.items():
+        setattr(user, name, value if value is not None else {})
+    user.profile_completed = profile_is_complete(user)
+    user.full_clean(exclude=["password"])
+    user.save()
+    changes = changes_between(before, model_snapshot(user))
+    if changes:
+        audit_event_record(
+            actor=actor, action=AuditEvent.Action.PROFILE_UPDATED, target=user, changes=changes
+        )
+    return user
+
+
+@transaction.atomic
+def user_erase(*, actor: Any, user: User) -> dict[str, int]:
+    """Delete the user and every row about them (every registered source; CASCADE and
+    SET_NULL for anything else). Audit events about them lose their values; one USER_ERASED
+    event records the erasure by counts only."""
+    from logs.services import audit_events_redact
+
+    counts: dict[str, int] = {}
+    targets: list[tuple[str, str]] = [(User._meta.label_lower, str(user.pk))]
+    for source in user_data_sources():
+        if source.model is User:
+            continue
+        pks = list(source.rows(user).values_list("pk", flat=True))
+        counts[source.label] = counts.get(source.label, 0) + len(pks)
+        targets.extend((source.label, str(pk)) for pk in pks)
+    audit_events_redact(targets=targets)
+    user_id = user.pk
+    user.delete()
+    actor_for_event = actor if actor is not None and getattr(actor, "pk", None) != user_id else None
+    audit_event_record(
+        actor=actor_for_event,
+        action=AuditEvent.Action.USER_ERASED,
+        target_type=User._meta.label_lower,
+        target_id=user_id,
+        changes={"rows_deleted": {"old": None, "new": counts}},
+    )
+    return counts
