@@ -2,6 +2,8 @@
 `AppConfig.ready()`, so the command lives in the lowest app without importing higher ones.
 Every step is idempotent and returns one line for the report."""
 
+import datetime
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -9,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from personalization.models import User
@@ -96,5 +99,98 @@ def seed_logins(context: SeedContext) -> str:
     )
 
 
+DEMO_SKILLS = {
+    # skill: scores over the past weeks, oldest first
+    "python_basics": [0.55, 0.62, 0.70, 0.78],
+    "control_flow": [0.40, 0.48, 0.55, 0.61],
+    "data_structures": [0.30, 0.35, 0.42],
+    "debugging": [0.25, 0.30, 0.28, 0.36],
+    "robotics_sensors": [0.15, 0.22, 0.31],
+    "electronics": [0.50, 0.47, 0.58],
+}
+DEMO_SERVICES = {
+    "library": ["space", "history", "robots"],
+    "tutor_chat": ["python", "robots"],
+    "practice_lab": ["python", "electronics"],
+    "community": ["robots", "space"],
+}
+DEMO_INTERACTIONS = 30
+
+
+@transaction.atomic
+def seed_demo_profile(context: SeedContext) -> str:
+    """The demo user's backgrounds, preferences, skill history and interactions, created
+    through the services once; a later run finds them and changes nothing."""
+    from personalization.models import Interaction, Preferences, SkillAssessment
+    from personalization.services.interactions import interaction_record_many
+    from personalization.services.preferences import preferences_update
+    from personalization.services.skills import skill_assessment_record, skill_profile_recompute
+    from personalization.services.users import user_profile_update
+
+    demo = User.objects.get(username=settings.SEED_DEMO_USERNAME)
+    now = timezone.now()
+    if not demo.profile_completed:
+        user_profile_update(
+            actor=None,
+            user=demo,
+            data={
+                "software_background": {
+                    "level": "INTERMEDIATE",
+                    "languages": ["python", "javascript"],
+                    "frameworks": ["django"],
+                },
+                "hardware_background": {
+                    "level": "BASIC",
+                    "domains": ["robotics_kits", "sensors_actuators"],
+                },
+            },
+        )
+    if not Preferences.objects.filter(user=demo).exists():
+        preferences_update(
+            actor=None,
+            user=demo,
+            data={
+                "learning_style": "VISUAL",
+                "daily_minutes": 45,
+                "goals": ["Build a line-following robot", "Write clean Python"],
+                "preferred_themes": ["robots", "space"],
+                "preferred_services": ["library", "practice_lab"],
+            },
+        )
+    if not SkillAssessment.objects.filter(user=demo).exists():
+        for skill, scores in DEMO_SKILLS.items():
+            for index, score in enumerate(scores):
+                weeks_ago = 2 * (len(scores) - index)
+                skill_assessment_record(
+                    user=demo,
+                    skill=skill,
+                    score=score,
+                    assessed_at=now - datetime.timedelta(weeks=weeks_ago),
+                )
+    skill_profile_recompute(user=demo)
+    missing = DEMO_INTERACTIONS - Interaction.objects.filter(user=demo).count()
+    if missing > 0:
+        rng = random.Random(42)  # noqa: S311 - demo data, not security
+        services = sorted(DEMO_SERVICES)
+        items = []
+        for index in range(missing):
+            service = services[index % len(services)]
+            items.append(
+                {
+                    "type": rng.choice(["READING", "CHAT", "PRACTICE", "VIEW", "FEEDBACK"]),
+                    "service": service,
+                    "theme": rng.choice(DEMO_SERVICES[service]),
+                    "rating": rng.choice([None, 3, 4, 4, 5, 5]),
+                    "occurred_at": now - datetime.timedelta(days=index, hours=rng.randint(0, 12)),
+                }
+            )
+        interaction_record_many(user=demo, items=items)
+    return (
+        f"demo profile: {len(DEMO_SKILLS)} skills, "
+        f"{Interaction.objects.filter(user=demo).count()} interactions"
+    )
+
+
 def register_builtin_steps() -> None:
     register_seed_step(order=10, name="logins", run=seed_logins)
+    register_seed_step(order=20, name="demo profile", run=seed_demo_profile)

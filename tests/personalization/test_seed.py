@@ -35,7 +35,7 @@ def test_seed__idempotent():
     _seed()
     tokens = list(Token.objects.values_list("key", flat=True))
     _seed()
-    assert User.objects.count() == 3
+    assert User.objects.count() == 3  # staff, demo, service account
     assert list(Token.objects.values_list("key", flat=True)) == tokens
 
 
@@ -51,3 +51,27 @@ def test_seed__credentials_from_settings():
 def test_seed__without_password__refuses_with_advice():
     with pytest.raises(ImproperlyConfigured, match="SEED_DEMO_PASSWORD"):
         _seed()
+
+
+@pytest.mark.django_db
+def test_seed__demo_profile_complete_and_stable():
+    from personalization.models import Interaction, Preferences, SkillAssessment
+
+    _seed()
+    demo = User.objects.get(username="demo")
+    assert demo.profile_completed
+    assert demo.software_background["level"] == "INTERMEDIATE"
+    assert demo.hardware_background["level"] == "BASIC"
+    assert Preferences.objects.get(user=demo).learning_style == "VISUAL"
+    profile = demo.skill_profile
+    assert len(profile.skill_ratings) >= 5
+    assert profile.weaknesses
+    assert SkillAssessment.objects.filter(user=demo).count() > len(profile.skill_ratings)
+    interactions = Interaction.objects.filter(user=demo)
+    assert interactions.count() == 30
+    assert interactions.values("service").distinct().count() >= 3
+    assert interactions.values("theme").distinct().count() >= 3
+
+    counts = (SkillAssessment.objects.count(), Interaction.objects.count())
+    _seed()
+    assert (SkillAssessment.objects.count(), Interaction.objects.count()) == counts
