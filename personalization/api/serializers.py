@@ -100,7 +100,6 @@ class PreferencesSerializer(StrictSerializer):
 
 
 class ProfileSerializer(serializers.ModelSerializer):
-    preferences = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()
 
     class Meta:
@@ -118,16 +117,16 @@ class ProfileSerializer(serializers.ModelSerializer):
             "learning_style_profiling_enabled",
             "share_anonymized_patterns",
             "date_joined",
-            "preferences",
             "summary",
         ]
         read_only_fields = fields
 
-    def get_preferences(self, user: User) -> dict[str, Any]:
-        return PreferencesSerializer(self.context["preferences"]).data
-
     def get_summary(self, user: User) -> dict[str, Any]:
-        return self.context["summary"]
+        """Preferences, skills, and the sections other apps contribute."""
+        return {
+            "preferences": PreferencesSerializer(self.context["preferences"]).data,
+            **self.context["summary"],
+        }
 
 
 # --- Skills -------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ def test_me__get__profile_preferences_and_summary(user_client, user):
     body = user_client.get("/api/v1/me/").json()
     assert body["id"] == user.pk
     assert body["profile_completed"] is False
-    assert body["preferences"]["personalization_level"] == "MEDIUM"
-    assert body["preferences"]["is_default"] is True
+    assert body["summary"]["preferences"]["personalization_level"] == "MEDIUM"
+    assert body["summary"]["preferences"]["is_default"] is True
     assert body["summary"]["skills"] == {"ratings": {}, "weaknesses": [], "learning_velocity": None}
 
 
