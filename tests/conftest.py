@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 pytest_plugins = [
     "tests.personalization.factories",
     "tests.logs.factories",
+    "tests.experiments.factories",
 ]
 
 

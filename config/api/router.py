@@ -4,6 +4,12 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from config.api.views import ObtainTokenView
+from experiments.api.views import (
+    DecisionViewSet,
+    ExperimentViewSet,
+    StrategyConfigViewSet,
+    StrategyViewSet,
+)
 from logs.api.views import (
     AuditEventViewSet,
     PersonalizationLogViewSet,
@@ -26,6 +32,10 @@ router.register("logs/personalization", PersonalizationLogViewSet, basename="per
 router.register("logs/translation", TranslationLogViewSet, basename="translation-log")
 router.register("users", UserViewSet, basename="user")
 router.register("interactions", InteractionViewSet, basename="interaction")
+router.register("strategies", StrategyViewSet, basename="strategy")
+router.register("configs", StrategyConfigViewSet, basename="config")
+router.register("experiments", ExperimentViewSet, basename="experiment")
+router.register("decisions", DecisionViewSet, basename="decision")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [

@@ -247,7 +247,11 @@ SPECTACULAR_SETTINGS = {
             *(f"ErrorCode{code}Enum" for code in (401, 403, 404, 405, 406, 415, 429, 500)),
         ]
     }
-    | {"InteractionTypeEnum": "config.api.enums.INTERACTION_TYPE"},
+    | {
+        "InteractionTypeEnum": "config.api.enums.INTERACTION_TYPE",
+        "RequestLogStatusEnum": "config.api.enums.REQUEST_LOG_STATUS",
+        "ExperimentStatusEnum": "config.api.enums.EXPERIMENT_STATUS",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         "config.api.schema.add_on_behalf_of_header",
@@ -281,3 +285,11 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# Bandits (DESIGN.md §4, §5.4)
+BANDIT_PRIOR_STRENGTH = env.float("BANDIT_PRIOR_STRENGTH", default=10.0)
+BANDIT_BURN_IN = env.int("BANDIT_BURN_IN", default=20)
+BANDIT_UPDATE_MINUTES = env.int("BANDIT_UPDATE_MINUTES", default=15)
+# How long the decide call may serve cached catalogs; every change invalidates them at once.
+CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
+POPULATION_CACHE_SECONDS = env.int("POPULATION_CACHE_SECONDS", default=60)

@@ -11,12 +11,15 @@ from django.db import models, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from experiments.models import Experiment
+from experiments.services.decisions import decision_make
 from logs.models import AuditEvent
 from logs.services import audit_event_record
 from personalization.models import Preferences, SkillProfile, User
 from personalization.selectors import user_data_export
 from personalization.services.skills import skill_assessment_record
 from personalization.services.users import user_erase
+from tests.experiments.factories import make_experiment
 from tests.logs.factories import PersonalizationLogFactory, TranslationLogFactory
 from tests.personalization.factories import InteractionFactory, UserFactory
 
@@ -37,6 +40,14 @@ def _admin_log_entry(user: User) -> None:
     )
 
 
+def _decisions_with_assignment(user: User) -> None:
+    """Configs and decisions in SESSION, and an experiment assignment in MISSION."""
+    if not Experiment.objects.filter(status="ACTIVE", context="MISSION").exists():
+        make_experiment(context="MISSION")
+    decision_make(user=user, context="SESSION")
+    decision_make(user=user, context="MISSION")
+
+
 # One way to give a user a row of each model that references the user model.
 ROW_MAKERS: dict[str, Callable[[User], object]] = {
     "personalization.preferences": lambda u: Preferences.objects.create(user=u),
@@ -50,6 +61,9 @@ ROW_MAKERS: dict[str, Callable[[User], object]] = {
     "logs.translationlog": lambda u: TranslationLogFactory(user=u),
     "authtoken.token": lambda u: Token.objects.get_or_create(user=u),
     "admin.logentry": _admin_log_entry,
+    "experiments.strategyconfig": _decisions_with_assignment,
+    "experiments.decision": _decisions_with_assignment,
+    "experiments.assignment": _decisions_with_assignment,
 }
 
 
@@ -70,7 +84,7 @@ def test_every_user_reference_has_a_row_maker():
 
 
 @pytest.fixture
-def user_with_everything(db) -> User:
+def user_with_everything(strategy_catalog) -> User:
     user = UserFactory(display_name="Erin Example", external_id="erin-1")
     for make in ROW_MAKERS.values():
         make(user)

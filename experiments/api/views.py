@@ -1,0 +1,223 @@
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api.permissions import IsStaff, IsStaffOrReadOnly, caller_of, owner_scope
+from experiments import selectors
+from experiments.api import serializers
+from experiments.filters import (
+    DecisionFilter,
+    ExperimentFilter,
+    StrategyConfigFilter,
+    StrategyFilter,
+)
+from experiments.models import Experiment
+from experiments.services import configs, decisions, experiments, strategies
+
+CONFLICT = OpenApiResponse(description="The experiment's state does not allow this (409).")
+
+
+@extend_schema(tags=["strategies"])
+class StrategyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The strategy catalog: readable by everyone, changed by staff."""
+
+    permission_classes = [IsStaffOrReadOnly]
+    serializer_class = serializers.StrategySerializer
+    filterset_class = StrategyFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.strategy_list()
+
+    @extend_schema(
+        request=serializers.StrategyInputSerializer, responses={201: serializers.StrategySerializer}
+    )
+    def create(self, request: Request) -> Response:
+        payload = serializers.StrategyInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        strategy = strategies.strategy_create(actor=caller_of(request), data=payload.validated_data)
+        return Response(self.get_serializer(strategy).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=serializers.StrategyInputSerializer, responses=serializers.StrategySerializer
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        strategy = self.get_object()
+        payload = serializers.StrategyInputSerializer(strategy, data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        strategy = strategies.strategy_update(
+            actor=caller_of(request), strategy=strategy, data=payload.validated_data
+        )
+        return Response(self.get_serializer(strategy).data)
+
+
+@extend_schema(tags=["configs"])
+class StrategyConfigViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The caller's strategy configs (created on the first decision in a context). PATCH
+    `params` (overrides, checked against the context's parameters) and `is_active`."""
+
+    serializer_class = serializers.StrategyConfigSerializer
+    filterset_class = StrategyConfigFilter
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return selectors.config_list().none()
+        return selectors.config_list(owner=owner_scope(self.request))
+
+    @extend_schema(
+        request=serializers.StrategyConfigUpdateSerializer,
+        responses=serializers.StrategyConfigSerializer,
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        config = self.get_object()
+        payload = serializers.StrategyConfigUpdateSerializer(
+            data=request.data, context={"config": config}
+        )
+        payload.is_valid(raise_exception=True)
+        config = configs.config_update(
+            actor=caller_of(request), config=config, data=payload.validated_data
+        )
+        return Response(self.get_serializer(config).data)
+
+
+@extend_schema(tags=["experiments"])
+class ExperimentViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Experiments with their variants nested. Staff only. Editable in DRAFT; started,
+    completed and cancelled through their actions (an illegal transition is 409)."""
+
+    permission_classes = [IsStaff]
+    serializer_class = serializers.ExperimentSerializer
+    filterset_class = ExperimentFilter
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.experiment_list()
+
+    def _respond(self, experiment: Experiment, code: int = status.HTTP_200_OK) -> Response:
+        fresh = selectors.experiment_list().get(pk=experiment.pk)
+        return Response(self.get_serializer(fresh).data, status=code)
+
+    @extend_schema(
+        request=serializers.ExperimentInputSerializer,
+        responses={201: serializers.ExperimentSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        payload = serializers.ExperimentInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        variants = data.pop("variants", [])
+        experiment = experiments.experiment_create(
+            actor=caller_of(request), data=data, variants=variants
+        )
+        return self._respond(experiment, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=serializers.ExperimentInputSerializer,
+        responses={200: serializers.ExperimentSerializer, 409: CONFLICT},
+    )
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        experiment = self.get_object()
+        payload = serializers.ExperimentInputSerializer(experiment, data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        variants = data.pop("variants", None)
+        experiment = experiments.experiment_update(
+            actor=caller_of(request), experiment=experiment, data=data, variants=variants
+        )
+        return self._respond(experiment)
+
+    @extend_schema(
+        request=serializers.ExperimentStartSerializer,
+        responses={200: serializers.ExperimentSerializer, 409: CONFLICT},
+        description="Start now, or schedule with a future `start_date`.",
+    )
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        payload = serializers.ExperimentStartSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        experiment = experiments.experiment_start(
+            actor=caller_of(request),
+            experiment=self.get_object(),
+            start_date=payload.validated_data.get("start_date"),
+        )
+        return self._respond(experiment)
+
+    @extend_schema(
+        request=serializers.ExperimentCompleteSerializer,
+        responses={200: serializers.ExperimentSerializer, 409: CONFLICT},
+        description="409 before min_participants and min_duration_days unless `force` is true "
+        "(recorded in the audit trail).",
+    )
+    @action(detail=True, methods=["post"])
+    def complete(self, request: Request, pk: str | None = None) -> Response:
+        payload = serializers.ExperimentCompleteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        experiment = experiments.experiment_complete(
+            actor=caller_of(request),
+            experiment=self.get_object(),
+            force=payload.validated_data["force"],
+        )
+        return self._respond(experiment)
+
+    @extend_schema(request=None, responses={200: serializers.ExperimentSerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        experiment = experiments.experiment_cancel(
+            actor=caller_of(request), experiment=self.get_object()
+        )
+        return self._respond(experiment)
+
+
+@extend_schema(tags=["decisions"])
+class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """POST {context}: which strategy to use now (DESIGN.md §4). GET: the caller's decisions."""
+
+    serializer_class = serializers.DecisionListSerializer
+    filterset_class = DecisionFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return selectors.decision_list().none()
+        return selectors.decision_list(owner=owner_scope(self.request))
+
+    @extend_schema(
+        request=serializers.DecisionInputSerializer,
+        responses={
+            201: serializers.DecisionSerializer,
+            409: OpenApiResponse(description="No active strategy in the context."),
+        },
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = serializers.DecisionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        result = decisions.decision_make(
+            user=request.user, context=payload.validated_data["context"]
+        )
+        decision = result.decision
+        answer = {
+            "id": decision.pk,
+            "context": decision.context,
+            "strategy": {"key": result.strategy.key, "name": result.strategy.name},
+            "params": decision.params,
+            "source": decision.source,
+            "experiment": decision.experiment_id,
+            "variant": result.variant.key if result.variant else None,
+            "propensity": decision.propensity,
+            "personalization_applied": decision.personalization_applied,
+        }
+        return Response(serializers.DecisionSerializer(answer).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,199 @@
+"""Bandit policies (DESIGN.md §4 step 3 and §5.4). Pure: numpy only, and randomness only
+from an `np.random.Generator` passed in.
+
+Per-user epsilon-greedy (§4):
+    estimate(a) = (n_u·mean_u + k·mean_pop) / (n_u + k)           shrinkage toward the population
+    with probability ε explore uniformly over the K arms; otherwise exploit the arm with the
+    highest estimate if its confidence reaches the level's threshold, else the baseline, so
+    P(a) = ε/K + (1 − ε)·[a is the exploit choice]  — the exact propensity that is logged.
+
+Experiment weights (§5.4), given per arm the users with outcomes n, mean and variance:
+    THOMPSON        P(arm is best) under independent N(mean, var/n), by Monte Carlo
+    EPSILON_GREEDY  1 − ε + ε/K to the best mean, ε/K to the others
+    UCB1            everything to argmax mean + √(2 ln N / n), N = Σ n
+    until every arm has `burn_in` users the weights stay equal; every arm keeps at least
+    `min_share`, the rest renormalised.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+EPSILON_BY_LEVEL = {"LOW": 0.05, "MEDIUM": 0.10, "HIGH": 0.20}
+CONFIDENCE_THRESHOLD_BY_LEVEL = {"LOW": 0.85, "MEDIUM": 0.70, "HIGH": 0.60}
+THOMPSON_DRAWS = 10_000
+
+
+@dataclass(frozen=True)
+class UserArm:
+    """One strategy as the per-user policy sees it."""
+
+    key: str
+    n_user: int
+    mean_user: float
+    mean_population: float
+    confidence: float
+    is_baseline: bool = False
+
+    def __post_init__(self) -> None:
+        if self.n_user < 0:
+            raise ValueError("n_user must be non-negative")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError("confidence must be within [0, 1]")
+
+
+def shrunk_estimate(arm: UserArm, prior_strength: float) -> float:
+    """(n_u·mean_u + k·mean_pop) / (n_u + k)."""
+    total = arm.n_user + prior_strength
+    if total == 0:
+        return arm.mean_population
+    return (arm.n_user * arm.mean_user + prior_strength * arm.mean_population) / total
+
+
+def exploit_choice(arms: Sequence[UserArm], *, threshold: float, prior_strength: float) -> int:
+    """Index of the arm exploitation picks: the best estimate (ties go to the baseline, then
+    to key order) if its confidence reaches the threshold, else the baseline."""
+    estimates = [shrunk_estimate(arm, prior_strength) for arm in arms]
+    best = min(
+        range(len(arms)), key=lambda i: (-estimates[i], not arms[i].is_baseline, arms[i].key)
+    )
+    if arms[best].confidence >= threshold:
+        return best
+    return baseline_index(arms)
+
+
+def baseline_index(arms: Sequence[UserArm]) -> int:
+    for index, arm in enumerate(arms):
+        if arm.is_baseline:
+            return index
+    raise ValueError("the arms include no baseline")
+
+
+def epsilon_greedy_policy(
+    arms: Sequence[UserArm], *, epsilon: float, threshold: float, prior_strength: float
+) -> np.ndarray:
+    """The probability of each arm under the policy; sums to 1."""
+    if not arms:
+        raise ValueError("at least one arm is needed")
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError("epsilon must be within [0, 1]")
+    k = len(arms)
+    probabilities = np.full(k, epsilon / k)
+    probabilities[exploit_choice(arms, threshold=threshold, prior_strength=prior_strength)] += (
+        1.0 - epsilon
+    )
+    return probabilities
+
+
+def epsilon_greedy_choose(
+    arms: Sequence[UserArm],
+    *,
+    epsilon: float,
+    threshold: float,
+    prior_strength: float,
+    rng: np.random.Generator,
+) -> tuple[int, float]:
+    """Draw an arm by the policy; returns (index, exact propensity of that arm)."""
+    probabilities = epsilon_greedy_policy(
+        arms, epsilon=epsilon, threshold=threshold, prior_strength=prior_strength
+    )
+    if rng.random() < epsilon:
+        index = int(rng.integers(len(arms)))
+    else:
+        index = exploit_choice(arms, threshold=threshold, prior_strength=prior_strength)
+    return index, float(probabilities[index])
+
+
+# --- Experiment weights (§5.4) --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArmOutcomes:
+    """Sufficient statistics of one experiment arm: users with outcomes, their mean value and
+    its sample variance."""
+
+    key: str
+    n: int
+    mean: float
+    variance: float
+
+    def __post_init__(self) -> None:
+        if self.n < 0 or self.variance < 0:
+            raise ValueError("n and variance must be non-negative")
+
+
+def thompson_weights(
+    arms: Sequence[ArmOutcomes], *, rng: np.random.Generator, draws: int = THOMPSON_DRAWS
+) -> np.ndarray:
+    """P(arm is best) under independent N(mean, var/n), estimated from `draws` joint draws."""
+    means = np.array([arm.mean for arm in arms], dtype=float)
+    scales = np.sqrt(np.array([arm.variance / max(arm.n, 1) for arm in arms], dtype=float))
+    samples = rng.normal(means, scales, size=(draws, len(arms)))
+    wins = np.bincount(np.argmax(samples, axis=1), minlength=len(arms))
+    return wins / draws
+
+
+def epsilon_greedy_weights(arms: Sequence[ArmOutcomes], *, epsilon: float) -> np.ndarray:
+    k = len(arms)
+    weights = np.full(k, epsilon / k)
+    weights[int(np.argmax([arm.mean for arm in arms]))] += 1.0 - epsilon
+    return weights
+
+
+def ucb1_weights(arms: Sequence[ArmOutcomes]) -> np.ndarray:
+    counts = np.array([max(arm.n, 1) for arm in arms], dtype=float)
+    means = np.array([arm.mean for arm in arms], dtype=float)
+    scores = means + np.sqrt(2.0 * np.log(counts.sum()) / counts)
+    weights = np.zeros(len(arms))
+    weights[int(np.argmax(scores))] = 1.0
+    return weights
+
+
+def with_min_share(weights: Sequence[float] | np.ndarray, min_share: float) -> np.ndarray:
+    """Raise every arm below `min_share` to it and scale the others down in proportion to
+    their weight (water-filling), so the result sums to 1 and no arm is below the floor."""
+    original = np.asarray(weights, dtype=float)
+    k = original.size
+    if min_share * k > 1.0 + 1e-12:
+        raise ValueError("min_share times the number of arms exceeds 1")
+    original = original / original.sum()
+    floored = np.zeros(k, dtype=bool)
+    values = original
+    # At most k rounds: each adds an arm to the floor or stops. Some arm always stays free,
+    # since the weights sum to 1 and min_share·k ≤ 1.
+    for _ in range(k):
+        now_floored = floored | (values < min_share)
+        free_mass = 1.0 - min_share * now_floored.sum()
+        free = np.where(now_floored, 0.0, original)
+        values = np.where(now_floored, min_share, free * (free_mass / free.sum()))
+        if (now_floored == floored).all():
+            break
+        floored = now_floored
+    return values
+
+
+def bandit_weights(
+    algorithm: str,
+    arms: Sequence[ArmOutcomes],
+    *,
+    burn_in: int,
+    epsilon: float,
+    min_share: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """§5.4: equal weights until every arm has `burn_in` users with outcomes, then the
+    algorithm's weights with every arm kept at `min_share` or more."""
+    if not arms:
+        raise ValueError("at least one arm is needed")
+    if any(arm.n < burn_in for arm in arms):
+        return np.full(len(arms), 1.0 / len(arms))
+    if algorithm == "THOMPSON":
+        raw = thompson_weights(arms, rng=rng)
+    elif algorithm == "EPSILON_GREEDY":
+        raw = epsilon_greedy_weights(arms, epsilon=epsilon)
+    elif algorithm == "UCB1":
+        raw = ucb1_weights(arms)
+    else:
+        raise ValueError(f"unknown algorithm {algorithm!r}")
+    return with_min_share(raw, min_share)

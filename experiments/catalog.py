@@ -1,0 +1,144 @@
+"""Cached reads for the decide call (DESIGN.md §4 budget): each context's strategies and
+its active experiment, and the population's mean reward per strategy. Held in the shared
+cache (Redis in production) and dropped by every write that changes them, after commit."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Sum
+
+from experiments.models import Context, Experiment, Strategy, StrategyConfig
+
+CATALOG_KEY = "experiments:catalog:{context}"
+POPULATION_KEY = "experiments:population:{context}"
+
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    id: int
+    key: str
+    name: str
+    default_params: dict[str, Any]
+    is_baseline: bool
+
+
+@dataclass(frozen=True)
+class VariantEntry:
+    id: int
+    key: str
+    name: str
+    strategy_id: int
+    params: dict[str, Any]
+    weight: float
+    is_control: bool
+
+
+@dataclass(frozen=True)
+class ExperimentEntry:
+    id: int
+    name: str
+    experiment_type: str
+    salt: str
+    traffic_percent: float
+    variants: tuple[VariantEntry, ...]
+
+    def variant(self, variant_id: int) -> VariantEntry | None:
+        return next((v for v in self.variants if v.id == variant_id), None)
+
+
+@dataclass(frozen=True)
+class ContextCatalog:
+    context: str
+    strategies: tuple[StrategyEntry, ...]
+    experiment: ExperimentEntry | None
+
+    @property
+    def baseline(self) -> StrategyEntry | None:
+        return next((s for s in self.strategies if s.is_baseline), None)
+
+    def strategy(self, strategy_id: int) -> StrategyEntry | None:
+        return next((s for s in self.strategies if s.id == strategy_id), None)
+
+
+def _load_catalog(context: str) -> ContextCatalog:
+    strategies = tuple(
+        StrategyEntry(
+            id=s.pk,
+            key=s.key,
+            name=s.name,
+            default_params=s.default_params,
+            is_baseline=s.is_baseline,
+        )
+        for s in Strategy.objects.filter(context=context, is_active=True).order_by("key")
+    )
+    experiment = (
+        Experiment.objects.filter(context=context, status=Experiment.Status.ACTIVE)
+        .prefetch_related("variants")
+        .first()
+    )
+    entry = None
+    if experiment is not None:
+        entry = ExperimentEntry(
+            id=experiment.pk,
+            name=experiment.name,
+            experiment_type=experiment.experiment_type,
+            salt=experiment.salt,
+            traffic_percent=experiment.traffic_percent,
+            variants=tuple(
+                VariantEntry(
+                    id=v.pk,
+                    key=v.key,
+                    name=v.name,
+                    strategy_id=v.strategy_id,
+                    params=v.params,
+                    weight=v.weight,
+                    is_control=v.is_control,
+                )
+                for v in sorted(experiment.variants.all(), key=lambda v: (v.pk,))
+            ),
+        )
+    return ContextCatalog(context=context, strategies=strategies, experiment=entry)
+
+
+def context_catalog(context: str) -> ContextCatalog:
+    key = CATALOG_KEY.format(context=context)
+    catalog = cache.get(key)
+    if catalog is None:
+        catalog = _load_catalog(context)
+        cache.set(key, catalog, settings.CATALOG_CACHE_SECONDS)
+    return catalog
+
+
+def population_means(context: str) -> dict[int, float]:
+    """Mean reward per strategy over every user's config: Σ total_reward / Σ times_selected."""
+    key = POPULATION_KEY.format(context=context)
+    means = cache.get(key)
+    if means is None:
+        rows = (
+            StrategyConfig.objects.filter(context=context, times_selected__gt=0)
+            .values("strategy_id")
+            .annotate(total=Sum("total_reward"), n=Sum("times_selected"))
+        )
+        means = {row["strategy_id"]: row["total"] / row["n"] for row in rows}
+        cache.set(key, means, settings.POPULATION_CACHE_SECONDS)
+    return means
+
+
+def _drop(keys: list[str]) -> None:
+    # Now, and again after commit: a request that reloads the catalog between the two would
+    # otherwise cache what the transaction is about to replace.
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def catalog_invalidate() -> None:
+    """Drop every context's cached strategies and active experiment."""
+    _drop([CATALOG_KEY.format(context=c) for c in Context.values])
+
+
+def population_invalidate() -> None:
+    """Drop the cached population means (after rewards are recomputed)."""
+    _drop([POPULATION_KEY.format(context=c) for c in Context.values])

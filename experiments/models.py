@@ -1,0 +1,319 @@
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from config.db import TimeStampedModel
+
+
+class Context(models.TextChoices):
+    MISSION = "MISSION", "Mission"
+    CONTENT = "CONTENT", "Content"
+    ASSESSMENT = "ASSESSMENT", "Assessment"
+    SESSION = "SESSION", "Session"
+
+
+def new_salt() -> str:
+    return secrets.token_hex(8)
+
+
+class Strategy(TimeStampedModel):
+    """One way of personalizing a context. The catalog comes from fixtures; exactly one
+    strategy per context is the baseline (conservative)."""
+
+    class Key(models.TextChoices):
+        PATTERN_HEAVY = "pattern_heavy", "Pattern-heavy"
+        PREDICTION_HEAVY = "prediction_heavy", "Prediction-heavy"
+        BALANCED = "balanced", "Balanced"
+        CONSERVATIVE = "conservative", "Conservative"
+
+    context = models.CharField(max_length=12, choices=Context.choices)
+    key = models.CharField(max_length=40)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    default_params = models.JSONField(default=dict)
+    is_baseline = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "strategies"
+        ordering = ["context", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["context", "key"], name="experiments_strategy_context_key_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["context"],
+                condition=Q(is_baseline=True),
+                name="experiments_strategy_one_baseline_per_context",
+                violation_error_message="This context already has a baseline strategy.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_context_display()}: {self.name}"
+
+
+class StrategyConfig(TimeStampedModel):
+    """A user's own copy of a strategy in a context: parameter overrides and the per-user
+    bandit statistics. At most one is active per user and context."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="strategy_configs"
+    )
+    context = models.CharField(max_length=12, choices=Context.choices)
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="configs")
+    params = models.JSONField(default=dict, blank=True)
+    effectiveness_score = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)]
+    )
+    confidence_score = models.FloatField(
+        default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    times_selected = models.PositiveIntegerField(default=0)
+    total_reward = models.FloatField(default=0.0)
+    avg_reward = models.FloatField(default=0.0)
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user", "context", "strategy__key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "strategy"], name="experiments_strategyconfig_user_strategy_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "context"],
+                condition=Q(is_active=True),
+                name="experiments_strategyconfig_one_active_per_context",
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence_score__gte=0.0, confidence_score__lte=1.0),
+                name="experiments_strategyconfig_confidence_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "context"], name="exp_config_user_context_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} · {self.context} · {self.strategy_id}"
+
+
+class Experiment(TimeStampedModel):
+    class Type(models.TextChoices):
+        AB_TEST = "AB_TEST", "A/B test"
+        MULTIVARIATE = "MULTIVARIATE", "Multivariate"
+        MULTI_ARMED_BANDIT = "MULTI_ARMED_BANDIT", "Multi-armed bandit"
+
+    class Status(models.TextChoices):
+        DRAFT = "DRAFT", "Draft"
+        SCHEDULED = "SCHEDULED", "Scheduled"
+        ACTIVE = "ACTIVE", "Active"
+        COMPLETED = "COMPLETED", "Completed"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    class Algorithm(models.TextChoices):
+        EPSILON_GREEDY = "EPSILON_GREEDY", "Epsilon-greedy"
+        THOMPSON = "THOMPSON", "Thompson sampling"
+        UCB1 = "UCB1", "UCB1"
+
+    class Metric(models.TextChoices):
+        REWARD = "REWARD", "Reward"
+        RETENTION = "RETENTION", "Retention"
+        PERFORMANCE = "PERFORMANCE", "Performance"
+        COMPLETION = "COMPLETION", "Completion"
+        ENGAGEMENT = "ENGAGEMENT", "Engagement"
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    experiment_type = models.CharField(max_length=20, choices=Type.choices)
+    context = models.CharField(max_length=12, choices=Context.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    start_date = models.DateTimeField(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+    min_participants = models.PositiveIntegerField(default=20)
+    min_duration_days = models.PositiveIntegerField(default=14)
+    traffic_percent = models.FloatField(
+        default=100.0, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)]
+    )
+    salt = models.CharField(max_length=64, default=new_salt)
+    algorithm = models.CharField(
+        max_length=20, choices=Algorithm.choices, default=Algorithm.THOMPSON
+    )
+    epsilon = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    min_arm_share = models.FloatField(
+        default=0.01, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)]
+    )
+    primary_metric = models.CharField(max_length=12, choices=Metric.choices, default=Metric.REWARD)
+    alpha = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.0001), MaxValueValidator(0.5)]
+    )
+    # Cached results of the last evaluation (DESIGN.md §5.3).
+    variant_metrics = models.JSONField(default=dict, blank=True)
+    winning_variant = models.ForeignKey(
+        "Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    statistical_significance = models.BooleanField(null=True, blank=True)
+    srm_p_value = models.FloatField(null=True, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["context"],
+                condition=Q(status="ACTIVE"),
+                name="experiments_experiment_one_active_per_context",
+            ),
+            models.CheckConstraint(
+                condition=Q(traffic_percent__gte=0.0, traffic_percent__lte=100.0),
+                name="experiments_experiment_traffic_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(epsilon__gte=0.0, epsilon__lte=1.0),
+                name="experiments_experiment_epsilon_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "context"], name="exp_experiment_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_bandit(self) -> bool:
+        return self.experiment_type == self.Type.MULTI_ARMED_BANDIT
+
+
+class Variant(TimeStampedModel):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    key = models.SlugField(max_length=50)
+    name = models.CharField(max_length=100)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="variants")
+    params = models.JSONField(default=dict, blank=True)
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    is_control = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["experiment", "-is_control", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "key"], name="experiments_variant_experiment_key_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["experiment"],
+                condition=Q(is_control=True),
+                name="experiments_variant_one_control",
+                violation_error_message="An experiment has exactly one control variant.",
+            ),
+            models.CheckConstraint(
+                condition=Q(weight__gte=0.0), name="experiments_variant_weight_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id}:{self.key}"
+
+
+class BanditWeightSnapshot(TimeStampedModel):
+    """Every reweighting of a bandit experiment, so staff can see allocation over time."""
+
+    experiment = models.ForeignKey(
+        Experiment, on_delete=models.CASCADE, related_name="weight_snapshots"
+    )
+    weights = models.JSONField(default=dict)
+    seed = models.BigIntegerField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["experiment", "computed_at"]
+        indexes = [
+            models.Index(fields=["experiment", "computed_at"], name="exp_snapshot_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_id} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class Assignment(TimeStampedModel):
+    """A user's sticky place in an experiment."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="assignments")
+    propensity = models.FloatField()
+    assigned_at = models.DateTimeField()
+    metrics = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-assigned_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "user"], name="experiments_assignment_experiment_user_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "experiment"], name="exp_assignment_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.variant_id}"
+
+
+class Decision(models.Model):
+    """The exposure log: what the decide call answered (DESIGN.md §4)."""
+
+    class Source(models.TextChoices):
+        DISABLED = "DISABLED", "Disabled by consent"
+        EXPERIMENT = "EXPERIMENT", "Experiment"
+        BANDIT = "BANDIT", "Adaptive bandit"
+        BASELINE = "BASELINE", "Fixed"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="decisions"
+    )
+    context = models.CharField(max_length=12, choices=Context.choices)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="decisions")
+    config = models.ForeignKey(
+        StrategyConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    experiment = models.ForeignKey(
+        Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    variant = models.ForeignKey(
+        Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    params = models.JSONField(default=dict, blank=True)
+    propensity = models.FloatField()
+    personalization_applied = models.BooleanField()
+    latency_ms = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(propensity__gt=0.0, propensity__lte=1.0),
+                name="experiments_decision_propensity_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="exp_decision_user_time_idx"),
+            models.Index(fields=["strategy", "created_at"], name="exp_decision_strategy_idx"),
+            models.Index(fields=["experiment", "created_at"], name="exp_decision_experiment_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.context} → {self.strategy_id} ({self.source})"

@@ -1,0 +1,1 @@
+"""Writes of the experiments app, one module per sub-domain."""

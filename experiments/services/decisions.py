@@ -1,0 +1,229 @@
+"""The decide call (DESIGN.md §4)."""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import ConflictError
+from experiments import assignment as hashing
+from experiments import bandits
+from experiments.catalog import (
+    ContextCatalog,
+    ExperimentEntry,
+    StrategyEntry,
+    VariantEntry,
+    context_catalog,
+    population_means,
+)
+from experiments.models import Assignment, Decision, Experiment, StrategyConfig
+from experiments.params import overlay
+from experiments.services.configs import config_activate, configs_for_context
+
+Source = Decision.Source
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """The stored decision with the catalog entries it names, so the answer needs no query."""
+
+    decision: Decision
+    strategy: StrategyEntry
+    variant: VariantEntry | None
+
+
+@dataclass(frozen=True)
+class Choice:
+    strategy: StrategyEntry
+    source: str
+    propensity: float
+    experiment: ExperimentEntry | None = None
+    variant: VariantEntry | None = None
+
+
+def consent_denied(preferences: Any, context: str) -> bool:
+    """§4 step 1: level NONE, the context's switch off, or the context named in
+    `disabled_features`."""
+    return (
+        preferences.personalization_level == "NONE"
+        or not getattr(preferences, f"{context.lower()}_personalization_enabled")
+        or context.lower() in {str(f).lower() for f in preferences.disabled_features or []}
+    )
+
+
+def decision_make(
+    *, user: Any, context: str, rng: np.random.Generator | None = None
+) -> DecisionResult:
+    """Choose the strategy for `user` in `context`, store the Decision and answer it."""
+    from personalization.selectors import preferences_get
+
+    started = time.perf_counter()
+    rng = rng or np.random.default_rng()
+    catalog = context_catalog(context)
+    baseline = catalog.baseline
+    if baseline is None:
+        raise ConflictError(
+            f"No active baseline strategy in {context}: activate the context's strategies "
+            "in the admin (manage.py seed loads the catalog).",
+            code="no_active_strategy",
+        )
+    preferences = preferences_get(user=user)
+    if consent_denied(preferences, context):
+        return _record(
+            user=user,
+            catalog=catalog,
+            choice=Choice(strategy=baseline, source=Source.DISABLED, propensity=1.0),
+            config=None,
+            started=started,
+        )
+
+    configs = configs_for_context(user=user, catalog=catalog)
+    choice = (
+        _experiment_choice(user=user, catalog=catalog, rng=rng)
+        or _adaptive_choice(
+            user=user, preferences=preferences, catalog=catalog, configs=configs, rng=rng
+        )
+        or _fixed_choice(catalog=catalog, configs=configs)
+    )
+    config = configs[choice.strategy.id]
+    if not config.is_active:
+        config_activate(config=config)
+    return _record(
+        user=user,
+        catalog=catalog,
+        choice=choice,
+        config=config,
+        started=started,
+    )
+
+
+def _experiment_choice(
+    *, user: Any, catalog: ContextCatalog, rng: np.random.Generator
+) -> Choice | None:
+    """§4 step 2: an existing assignment wins; else eligible users are assigned (sticky)."""
+    experiment = catalog.experiment
+    if experiment is None or not experiment.variants:
+        return None
+    stored = (
+        Assignment.objects.filter(experiment_id=experiment.id, user=user)
+        .values_list("variant_id", "propensity")
+        .first()
+    )
+    if stored is None:
+        if not hashing.is_eligible(experiment.salt, user.pk, experiment.traffic_percent):
+            return None
+        stored = _assign(user=user, experiment=experiment, rng=rng)
+    variant = experiment.variant(stored[0])
+    strategy = catalog.strategy(variant.strategy_id) if variant else None
+    if variant is None or strategy is None:
+        return None
+    return Choice(
+        strategy=strategy,
+        source=Source.EXPERIMENT,
+        propensity=stored[1],
+        experiment=experiment,
+        variant=variant,
+    )
+
+
+def _assign(
+    *, user: Any, experiment: ExperimentEntry, rng: np.random.Generator
+) -> tuple[int, float]:
+    weights = hashing.normalized([v.weight for v in experiment.variants])
+    if experiment.experiment_type == Experiment.Type.MULTI_ARMED_BANDIT:
+        index = int(rng.choice(len(weights), p=weights))
+    else:
+        index = hashing.index_by_bucket(weights, hashing.variant_bucket(experiment.salt, user.pk))
+    variant = experiment.variants[index]
+    try:
+        with transaction.atomic():
+            assignment, _created = Assignment.objects.get_or_create(
+                experiment_id=experiment.id,
+                user=user,
+                defaults={
+                    "variant_id": variant.id,
+                    "propensity": float(weights[index]),
+                    "assigned_at": timezone.now(),
+                },
+            )
+    except IntegrityError:  # a concurrent first decision stored it first: that one counts
+        assignment = Assignment.objects.get(experiment_id=experiment.id, user=user)
+    return assignment.variant_id, assignment.propensity
+
+
+def _adaptive_choice(
+    *,
+    user: Any,
+    preferences: Any,
+    catalog: ContextCatalog,
+    configs: dict[int, StrategyConfig],
+    rng: np.random.Generator,
+) -> Choice | None:
+    """§4 step 3: the per-user epsilon-greedy bandit, shrunk toward the population."""
+    if not (preferences.auto_adapt_enabled and user.behavioral_analysis_enabled):
+        return None
+    level = preferences.personalization_level
+    means = population_means(catalog.context)
+    arms = [
+        bandits.UserArm(
+            key=strategy.key,
+            n_user=configs[strategy.id].times_selected,
+            mean_user=configs[strategy.id].avg_reward,
+            mean_population=means.get(strategy.id, 0.0),
+            confidence=configs[strategy.id].confidence_score,
+            is_baseline=strategy.is_baseline,
+        )
+        for strategy in catalog.strategies
+    ]
+    index, propensity = bandits.epsilon_greedy_choose(
+        arms,
+        epsilon=bandits.EPSILON_BY_LEVEL[level],
+        threshold=bandits.CONFIDENCE_THRESHOLD_BY_LEVEL[level],
+        prior_strength=settings.BANDIT_PRIOR_STRENGTH,
+        rng=rng,
+    )
+    return Choice(strategy=catalog.strategies[index], source=Source.BANDIT, propensity=propensity)
+
+
+def _fixed_choice(*, catalog: ContextCatalog, configs: dict[int, StrategyConfig]) -> Choice:
+    """§4 step 4: the user's active config, or the baseline."""
+    active = next((c for c in configs.values() if c.is_active), None)
+    strategy = catalog.strategy(active.strategy_id) if active else None
+    fallback = strategy or catalog.baseline
+    if fallback is None:  # decision_make answers 409 before this
+        raise ConflictError(f"No baseline strategy in {catalog.context}.")
+    return Choice(strategy=fallback, source=Source.BASELINE, propensity=1.0)
+
+
+def _record(
+    *,
+    user: Any,
+    catalog: ContextCatalog,
+    choice: Choice,
+    config: StrategyConfig | None,
+    started: float,
+) -> DecisionResult:
+    params = overlay(
+        choice.strategy.default_params,
+        choice.variant.params if choice.variant else None,
+        config.params if config else None,
+    )
+    decision = Decision(
+        user=user,
+        context=catalog.context,
+        strategy_id=choice.strategy.id,
+        config=config,
+        experiment_id=choice.experiment.id if choice.experiment else None,
+        variant_id=choice.variant.id if choice.variant else None,
+        source=choice.source,
+        params=params,
+        propensity=choice.propensity,
+        personalization_applied=not choice.strategy.is_baseline,
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+    )
+    decision.save()
+    return DecisionResult(decision=decision, strategy=choice.strategy, variant=choice.variant)

@@ -1,0 +1,284 @@
+"""Experiments: creation, edits while in DRAFT, and the lifecycle (DESIGN.md §3, §5.3)."""
+
+import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import ConflictError
+from experiments.catalog import catalog_invalidate
+from experiments.models import Experiment, Strategy, Variant
+from experiments.params import params_errors
+from logs.models import AuditEvent
+from logs.services import audit_event_record, changes_between, model_snapshot
+
+Status = Experiment.Status
+
+# DESIGN.md §3: DRAFT → SCHEDULED → ACTIVE → COMPLETED / CANCELLED, DRAFT → ACTIVE directly.
+ALLOWED: dict[str, set[str]] = {
+    Status.DRAFT: {Status.SCHEDULED, Status.ACTIVE, Status.CANCELLED},
+    Status.SCHEDULED: {Status.ACTIVE, Status.CANCELLED},
+    Status.ACTIVE: {Status.COMPLETED, Status.CANCELLED},
+    Status.COMPLETED: set(),
+    Status.CANCELLED: set(),
+}
+ACTION_BY_STATUS: dict[str, str] = {
+    Status.SCHEDULED: AuditEvent.Action.EXPERIMENT_SCHEDULED,
+    Status.ACTIVE: AuditEvent.Action.EXPERIMENT_STARTED,
+    Status.COMPLETED: AuditEvent.Action.EXPERIMENT_COMPLETED,
+    Status.CANCELLED: AuditEvent.Action.EXPERIMENT_CANCELLED,
+}
+EXPERIMENT_FIELDS = (
+    "name",
+    "description",
+    "experiment_type",
+    "context",
+    "start_date",
+    "end_date",
+    "min_participants",
+    "min_duration_days",
+    "traffic_percent",
+    "salt",
+    "algorithm",
+    "epsilon",
+    "min_arm_share",
+    "primary_metric",
+    "alpha",
+)
+VARIANT_FIELDS = ("key", "name", "strategy", "params", "weight", "is_control")
+
+
+def check_transition(experiment: Experiment, target: str) -> None:
+    if target not in ALLOWED[experiment.status]:
+        raise ConflictError(
+            f"Experiment {experiment.name!r} is {experiment.status}; it cannot become {target}.",
+            code="illegal_transition",
+        )
+
+
+def _variant_errors(experiment: Experiment, variants: list[dict[str, Any]]) -> dict[str, Any]:
+    """Field errors of nested variants, keyed like the API's `variants.<i>.<field>`."""
+    errors: dict[str, Any] = {}
+    keys = [v.get("key") for v in variants]
+    for index, data in enumerate(variants):
+        prefix = f"variants.{index}"
+        strategy: Strategy | None = data.get("strategy")
+        if strategy is not None and strategy.context != experiment.context:
+            errors[f"{prefix}.strategy"] = (
+                f"Strategy {strategy.key!r} belongs to {strategy.context}, "
+                f"not to the experiment's context {experiment.context}."
+            )
+        weight = data.get("weight", 1.0)
+        if weight < 0:
+            errors[f"{prefix}.weight"] = "Weights may not be negative."
+        if keys.count(data.get("key")) > 1:
+            errors[f"{prefix}.key"] = "Variant keys must be unique within the experiment."
+        problems = params_errors(experiment.context, data.get("params") or {}, complete=False)
+        if problems:
+            errors[f"{prefix}.params"] = [f"{name}: {msg}" for name, msg in problems.items()]
+    if variants and sum(v.get("weight", 1.0) for v in variants) <= 0:
+        errors["variants"] = "Weights may not all be zero."
+    if sum(1 for v in variants if v.get("is_control")) > 1:
+        errors["variants"] = "Exactly one variant is the control."
+    return errors
+
+
+def _replace_variants(experiment: Experiment, variants: list[dict[str, Any]]) -> None:
+    experiment.variants.all().delete()
+    Variant.objects.bulk_create(
+        [
+            Variant(experiment=experiment, **{k: v for k, v in data.items() if k in VARIANT_FIELDS})
+            for data in variants
+        ]
+    )
+
+
+def _save(experiment: Experiment) -> None:
+    experiment.full_clean(exclude=["winning_variant"])
+    try:
+        with transaction.atomic():
+            experiment.save()
+    except IntegrityError as exc:
+        raise ConflictError(f"Experiment could not be saved: {exc}") from exc
+
+
+@transaction.atomic
+def experiment_create(
+    *, actor: Any, data: dict[str, Any], variants: list[dict[str, Any]] | None = None
+) -> Experiment:
+    experiment = Experiment(**{k: v for k, v in data.items() if k in EXPERIMENT_FIELDS})
+    variants = variants or []
+    errors = _variant_errors(experiment, variants)
+    if errors:
+        raise ValidationError(errors)
+    _save(experiment)
+    _replace_variants(experiment, variants)
+    audit_event_record(
+        actor=actor,
+        action=AuditEvent.Action.EXPERIMENT_CREATED,
+        target=experiment,
+        changes=changes_between({}, model_snapshot(experiment))
+        | {"variants": {"old": None, "new": [v["key"] for v in variants]}},
+    )
+    return experiment
+
+
+@transaction.atomic
+def experiment_update(
+    *,
+    actor: Any,
+    experiment: Experiment,
+    data: dict[str, Any],
+    variants: list[dict[str, Any]] | None = None,
+) -> Experiment:
+    """Edit an experiment and, when given, replace its variants. Only in DRAFT (409 after)."""
+    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    if experiment.status != Status.DRAFT:
+        raise ConflictError(
+            f"Experiment {experiment.name!r} is {experiment.status}; "
+            "only DRAFT experiments and their variants can be edited.",
+            code="not_editable",
+        )
+    before = model_snapshot(experiment)
+    before_variants = sorted(experiment.variants.values_list("key", flat=True))
+    for name, value in data.items():
+        if name in EXPERIMENT_FIELDS:
+            setattr(experiment, name, value)
+    current = variants if variants is not None else _current_variants(experiment)
+    errors = _variant_errors(experiment, current)
+    if errors:
+        raise ValidationError(errors)
+    _save(experiment)
+    if variants is not None:
+        _replace_variants(experiment, variants)
+    changes = changes_between(before, model_snapshot(experiment))
+    after_variants = sorted(experiment.variants.values_list("key", flat=True))
+    if variants is not None:
+        changes["variants"] = {"old": before_variants, "new": after_variants}
+    audit_event_record(
+        actor=actor, action=AuditEvent.Action.EXPERIMENT_UPDATED, target=experiment, changes=changes
+    )
+    return experiment
+
+
+def _current_variants(experiment: Experiment) -> list[dict[str, Any]]:
+    return [
+        {name: getattr(v, name) for name in VARIANT_FIELDS}
+        for v in experiment.variants.select_related("strategy")
+    ]
+
+
+def start_problems(experiment: Experiment) -> list[str]:
+    """What keeps an experiment from starting (empty when it may start)."""
+    variants = list(experiment.variants.select_related("strategy"))
+    problems = []
+    controls = sum(1 for v in variants if v.is_control)
+    if controls != 1:
+        problems.append(f"needs exactly one control variant (has {controls})")
+    if experiment.experiment_type == Experiment.Type.AB_TEST and len(variants) != 2:
+        problems.append(f"an AB_TEST needs exactly two variants (has {len(variants)})")
+    elif len(variants) < 2:
+        problems.append(f"needs at least two variants (has {len(variants)})")
+    if not experiment.is_bandit and any(v.weight <= 0 for v in variants):
+        problems.append("every variant needs a positive weight")
+    foreign = [v.key for v in variants if v.strategy.context != experiment.context]
+    if foreign:
+        problems.append(f"variants {', '.join(foreign)} use strategies of another context")
+    inactive = [v.key for v in variants if not v.strategy.is_active]
+    if inactive:
+        problems.append(f"variants {', '.join(inactive)} use inactive strategies")
+    return problems
+
+
+def _transition(
+    experiment: Experiment, target: str, *, actor: Any, changes: dict[str, Any] | None = None
+) -> Experiment:
+    before = model_snapshot(experiment)
+    experiment.status = target
+    _save(experiment)
+    audit_event_record(
+        actor=actor,
+        action=ACTION_BY_STATUS[target],
+        target=experiment,
+        changes=changes_between(before, model_snapshot(experiment)) | (changes or {}),
+    )
+    catalog_invalidate()
+    return experiment
+
+
+@transaction.atomic
+def experiment_start(
+    *, actor: Any, experiment: Experiment, start_date: datetime.datetime | None = None
+) -> Experiment:
+    """Start now, or schedule for `start_date` in the future (SCHEDULED; the hourly task
+    starts it). Bandits start with equal weights."""
+    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    now = timezone.now()
+    target = Status.SCHEDULED if start_date and start_date > now else Status.ACTIVE
+    check_transition(experiment, target)
+    problems = start_problems(experiment)
+    if problems:
+        raise ConflictError(
+            f"Experiment {experiment.name!r} cannot start: {'; '.join(problems)}.",
+            code="not_ready",
+        )
+    if target == Status.ACTIVE:
+        running = (
+            Experiment.objects.filter(context=experiment.context, status=Status.ACTIVE)
+            .exclude(pk=experiment.pk)
+            .first()
+        )
+        if running is not None:
+            raise ConflictError(
+                f"Experiment {running.name!r} (id {running.pk}) is already ACTIVE in "
+                f"{experiment.context}; complete or cancel it first.",
+                code="context_busy",
+            )
+        if experiment.is_bandit:
+            count = experiment.variants.count()
+            experiment.variants.update(weight=1.0 / count)
+        experiment.start_date = now
+    else:
+        experiment.start_date = start_date
+    return _transition(experiment, target, actor=actor)
+
+
+def readiness(experiment: Experiment, *, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """DESIGN.md §5.3: ready once participants ≥ min_participants and the experiment has run
+    min_duration_days."""
+    now = now or timezone.now()
+    participants = experiment.assignments.count()
+    days = (now - experiment.start_date).total_seconds() / 86400 if experiment.start_date else 0.0
+    return {
+        "participants": participants,
+        "days_running": round(days, 2),
+        "ready": participants >= experiment.min_participants
+        and days >= experiment.min_duration_days,
+    }
+
+
+@transaction.atomic
+def experiment_complete(*, actor: Any, experiment: Experiment, force: bool = False) -> Experiment:
+    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    check_transition(experiment, Status.COMPLETED)
+    ready = readiness(experiment)
+    if not ready["ready"] and not force:
+        raise ConflictError(
+            f"Experiment {experiment.name!r} is not ready to complete: "
+            f"{ready['participants']} of {experiment.min_participants} participants, "
+            f"{ready['days_running']} of {experiment.min_duration_days} days. "
+            "Send force=true to complete it anyway (recorded in the audit trail).",
+            code="not_ready",
+        )
+    experiment.completed_at = timezone.now()
+    extra = {"forced": {"old": None, "new": True}} if force and not ready["ready"] else {}
+    return _transition(experiment, Status.COMPLETED, actor=actor, changes=extra)
+
+
+@transaction.atomic
+def experiment_cancel(*, actor: Any, experiment: Experiment) -> Experiment:
+    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    check_transition(experiment, Status.CANCELLED)
+    return _transition(experiment, Status.CANCELLED, actor=actor)
