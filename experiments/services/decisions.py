@@ -45,6 +45,11 @@ class Choice:
     variant: VariantEntry | None = None
 
 
+def new_generator() -> np.random.Generator:
+    """Fresh entropy for each decision; tests pass their own seeded generator."""
+    return np.random.default_rng()
+
+
 def consent_denied(preferences: Any, context: str) -> bool:
     """§4 step 1: level NONE, the context's switch off, or the context named in
     `disabled_features`."""
@@ -62,7 +67,7 @@ def decision_make(
     from personalization.selectors import preferences_get
 
     started = time.perf_counter()
-    rng = rng or np.random.default_rng()
+    rng = rng or new_generator()
     catalog = context_catalog(context)
     baseline = catalog.baseline
     if baseline is None:

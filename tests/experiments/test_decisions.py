@@ -1,0 +1,279 @@
+"""The decide call, DESIGN.md §4."""
+
+import threading
+
+import numpy as np
+import pytest
+from django.db import connection, connections
+
+from experiments.catalog import catalog_invalidate, context_catalog
+from experiments.models import Assignment, Decision, Experiment, Strategy, StrategyConfig, Variant
+from experiments.services.configs import config_update
+from experiments.services.decisions import decision_make
+from personalization.models import Preferences
+from tests.experiments.factories import make_experiment
+from tests.personalization.factories import UserFactory
+
+Source = Decision.Source
+
+
+def decide(user, context="MISSION", seed=1):
+    return decision_make(user=user, context=context, rng=np.random.default_rng(seed))
+
+
+# --- Step 1: consent ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "preferences",
+    [
+        {"personalization_level": "NONE"},
+        {"mission_personalization_enabled": False},
+        {"disabled_features": ["mission"]},
+        {"disabled_features": ["Mission"]},
+    ],
+)
+def test_consent__denied__baseline_disabled(strategy_catalog, user, preferences):
+    Preferences.objects.create(user=user, **preferences)
+    make_experiment(context="MISSION")
+    result = decide(user)
+    decision = result.decision
+    assert decision.source == Source.DISABLED
+    assert result.strategy.key == "conservative"
+    assert decision.propensity == 1.0
+    assert decision.personalization_applied is False
+    assert decision.config is None
+    assert not Assignment.objects.exists()
+    assert not StrategyConfig.objects.filter(user=user).exists()
+
+
+def test_consent__other_context_switched_off__not_affected(strategy_catalog, user):
+    Preferences.objects.create(user=user, session_personalization_enabled=False)
+    assert decide(user, "MISSION").decision.source != Source.DISABLED
+    assert decide(user, "SESSION").decision.source == Source.DISABLED
+
+
+# --- Step 2: experiments --------------------------------------------------------------------
+
+
+def test_experiment__assignment_stored_and_sticky(strategy_catalog, user):
+    experiment = make_experiment(context="MISSION")
+    first = decide(user).decision
+    assert first.source == Source.EXPERIMENT
+    assert first.experiment_id == experiment.pk
+    assert first.propensity == pytest.approx(0.5)
+    assignment = Assignment.objects.get(user=user)
+    assert first.variant_id == assignment.variant_id
+
+    # Neither new weights nor new traffic move an assigned user.
+    Variant.objects.filter(pk=assignment.variant_id).update(weight=0.0001)
+    Experiment.objects.filter(pk=experiment.pk).update(traffic_percent=0.0)
+    catalog_invalidate()
+    for seed in range(5):
+        again = decide(user, seed=seed).decision
+        assert again.variant_id == assignment.variant_id
+        assert again.propensity == pytest.approx(0.5)
+    assert Assignment.objects.count() == 1
+
+
+def test_experiment__variant_follows_the_hash(strategy_catalog):
+    from experiments.assignment import index_by_bucket, variant_bucket
+
+    experiment = make_experiment(
+        context="MISSION",
+        variants=[("control", "conservative", 1.0), ("treatment", "balanced", 3.0)],
+    )
+    variants = list(experiment.variants.order_by("pk"))
+    for user in UserFactory.create_batch(12):
+        expected = variants[index_by_bucket([1.0, 3.0], variant_bucket(experiment.salt, user.pk))]
+        decision = decide(user).decision
+        assert decision.variant_id == expected.pk
+        assert decision.propensity == pytest.approx(0.25 if expected.key == "control" else 0.75)
+
+
+def test_experiment__ineligible_user_falls_through(strategy_catalog, user):
+    make_experiment(context="MISSION", traffic_percent=0.0)
+    decision = decide(user).decision
+    assert decision.source == Source.BANDIT
+    assert not Assignment.objects.exists()
+
+
+def test_experiment__bandit_draws_with_current_weights(strategy_catalog):
+    make_experiment(
+        context="MISSION",
+        experiment_type=Experiment.Type.MULTI_ARMED_BANDIT,
+        variants=[
+            ("control", "conservative", 1.0),
+            ("b", "balanced", 1.0),
+            ("p", "pattern_heavy", 1.0),
+        ],
+    )
+    decision = decide(UserFactory()).decision
+    assert decision.source == Source.EXPERIMENT
+    assert decision.propensity == pytest.approx(1 / 3)
+
+
+def test_experiment__params_overlay_default_variant_config(strategy_catalog, user):
+    experiment = make_experiment(context="MISSION")
+    Variant.objects.filter(experiment=experiment).update(params={"duration": 25, "objectives": 3})
+    catalog_invalidate()
+    decide(user)
+    variant = Assignment.objects.get(user=user).variant
+    config = StrategyConfig.objects.get(user=user, strategy=variant.strategy)
+    config_update(actor=user, config=config, data={"params": {"objectives": 6}})
+    decision = decide(user).decision
+    defaults = variant.strategy.default_params
+    assert decision.params == {**defaults, "duration": 25, "objectives": 6}
+
+
+# --- Step 3: adaptive -----------------------------------------------------------------------
+
+
+def test_adaptive__bandit_source_and_exact_propensity(strategy_catalog, user):
+    decision = decide(user, seed=3).decision
+    assert decision.source == Source.BANDIT
+    # MEDIUM, default confidence 0.7 reaches the threshold: ε/K + (1 − ε) for the exploit arm
+    assert decision.propensity in (pytest.approx(0.1 / 4), pytest.approx(0.9 + 0.1 / 4))
+
+
+def test_adaptive__learns_the_users_best_arm(strategy_catalog, user):
+    decide(user)
+    best = Strategy.objects.get(context="MISSION", key="pattern_heavy")
+    StrategyConfig.objects.filter(user=user, strategy=best).update(
+        times_selected=50, total_reward=45.0, avg_reward=0.9, confidence_score=0.95
+    )
+    chosen = [decide(user, seed=seed).strategy.key for seed in range(200)]
+    assert chosen.count("pattern_heavy") > 150
+
+
+@pytest.mark.parametrize("switch", ["auto_adapt_enabled", "behavioral_analysis_enabled"])
+def test_adaptive__switched_off__fixed_baseline(strategy_catalog, user, switch):
+    if switch == "auto_adapt_enabled":
+        Preferences.objects.create(user=user, auto_adapt_enabled=False)
+    else:
+        user.behavioral_analysis_enabled = False
+        user.save()
+    result = decide(user)
+    assert result.decision.source == Source.BASELINE
+    assert result.strategy.key == "conservative"
+    assert result.decision.personalization_applied is False
+    assert result.decision.propensity == 1.0
+
+
+# --- Step 4: fixed, configs -----------------------------------------------------------------
+
+
+def test_fixed__users_active_config_wins(strategy_catalog, user):
+    Preferences.objects.create(user=user, auto_adapt_enabled=False)
+    decide(user)
+    assert StrategyConfig.objects.filter(user=user, context="MISSION").count() == 4
+    balanced = StrategyConfig.objects.get(user=user, context="MISSION", strategy__key="balanced")
+    config_update(actor=user, config=balanced, data={"is_active": True})
+    result = decide(user)
+    assert result.strategy.key == "balanced"
+    assert result.decision.personalization_applied is True
+    assert result.decision.config_id == balanced.pk
+
+
+def test_configs__active_switched_to_the_chosen_strategy(strategy_catalog, user):
+    make_experiment(context="MISSION")
+    decision = decide(user).decision
+    active = StrategyConfig.objects.get(user=user, context="MISSION", is_active=True)
+    assert active.strategy_id == decision.strategy_id
+    assert StrategyConfig.objects.filter(user=user, is_active=True).count() == 1
+
+
+def test_decision__stored_with_latency(strategy_catalog, user):
+    decision = decide(user).decision
+    stored = Decision.objects.get(pk=decision.pk)
+    assert stored.latency_ms >= 0
+    assert stored.context == "MISSION"
+
+
+def test_no_active_strategy__conflict(strategy_catalog, user):
+    from config.errors import ConflictError
+
+    Strategy.objects.filter(context="SESSION").update(is_active=False)
+    catalog_invalidate()
+    with pytest.raises(ConflictError, match="No active baseline strategy in SESSION"):
+        decide(user, "SESSION")
+
+
+# --- Budget ---------------------------------------------------------------------------------
+
+
+def test_warm_path__assigned_user__at_most_5_queries(
+    strategy_catalog, user, user_client, django_assert_max_num_queries
+):
+    make_experiment(context="MISSION")
+    user_client.post("/api/v1/decisions/", {"context": "MISSION"}, format="json")
+    with django_assert_max_num_queries(5):
+        response = user_client.post("/api/v1/decisions/", {"context": "MISSION"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["source"] == "EXPERIMENT"
+
+
+def test_warm_path__bandit_user__at_most_5_queries(
+    strategy_catalog, user, user_client, django_assert_max_num_queries, monkeypatch
+):
+    Preferences.objects.create(user=user)
+    user_client.post("/api/v1/decisions/", {"context": "SESSION"}, format="json")
+    # The measured call exploits (the generator's first draw, 0.64, is above ε = 0.1), which
+    # picks the baseline on a fresh profile; make that the active config, so nothing switches.
+    monkeypatch.setattr(
+        "experiments.services.decisions.new_generator", lambda: np.random.default_rng(0)
+    )
+    StrategyConfig.objects.filter(user=user, context="SESSION").update(is_active=False)
+    StrategyConfig.objects.filter(
+        user=user, strategy__key="conservative", context="SESSION"
+    ).update(is_active=True)
+    context_catalog("SESSION")
+    with django_assert_max_num_queries(5):
+        response = user_client.post("/api/v1/decisions/", {"context": "SESSION"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["source"] == "BANDIT"
+    assert response.json()["strategy"]["key"] == "conservative"
+
+
+# --- Concurrency (PostgreSQL) ---------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_decisions__one_assignment(strategy_catalog):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locking and concurrent inserts are exercised on PostgreSQL")
+    make_experiment(
+        context="MISSION",
+        experiment_type=Experiment.Type.MULTI_ARMED_BANDIT,
+        variants=[("control", "conservative", 1.0), ("b", "balanced", 1.0)],
+    )
+    users = UserFactory.create_batch(6)
+    barrier = threading.Barrier(2)
+    results: dict[int, list[int]] = {u.pk: [] for u in users}
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            for user in users:
+                barrier.wait(timeout=10)
+                decision = decision_make(
+                    user=user, context="MISSION", rng=np.random.default_rng(seed + user.pk)
+                ).decision
+                results[user.pk].append(decision.variant_id)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in (1, 1000)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    for user in users:
+        assert Assignment.objects.filter(user=user).count() == 1
+        stored = Assignment.objects.get(user=user).variant_id
+        assert results[user.pk] == [stored, stored]
+        assert StrategyConfig.objects.filter(user=user, context="MISSION").count() == 4
+        assert StrategyConfig.objects.filter(user=user, is_active=True).count() == 1
