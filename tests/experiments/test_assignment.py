@@ -37,7 +37,8 @@ def test_bucket__50_50_split_of_100000_ids_within_one_percent():
     buckets = np.array([bucket("split-salt", user_id) for user_id in range(1, 100_001)])
     share = float((buckets < 0.5).mean())
     assert abs(share - 0.5) < 0.01
-    assert buckets.min() >= 0.0 and buckets.max() < 1.0
+    assert buckets.min() >= 0.0
+    assert buckets.max() < 1.0
 
 
 def test_eligibility__traffic_percent():
