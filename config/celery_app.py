@@ -13,8 +13,24 @@ app = Celery("attune")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# DESIGN.md §6. Task names are stable strings; later apps add their entries here.
+# DESIGN.md §6. Task names are stable strings.
 BEAT_SCHEDULE = {
+    "outcomes.recompute_bandit_rewards": {
+        "task": "outcomes.recompute_bandit_rewards",
+        "schedule": 60.0,
+    },
+    "experiments.update_bandit_weights": {
+        "task": "experiments.update_bandit_weights",
+        "schedule": crontab(minute="*/15"),
+    },
+    "outcomes.compute_effectiveness_windows": {
+        "task": "outcomes.compute_effectiveness_windows",
+        "schedule": crontab(minute="5"),
+    },
+    "outcomes.evaluate_experiments": {
+        "task": "outcomes.evaluate_experiments",
+        "schedule": crontab(minute="10"),
+    },
     "logs.purge_expired_logs": {
         "task": "logs.purge_expired_logs",
         "schedule": crontab(minute="17", hour="3"),

@@ -30,3 +30,16 @@ def apply_filters(
     if not filterset.is_valid():
         raise ValidationError(filterset.form.errors.as_data())
     return filterset.qs
+
+
+def serialized(name: str) -> None:
+    """Serialise a recomputation across processes until the current transaction ends
+    (DESIGN.md §10): PostgreSQL's transaction-scoped advisory lock. SQLite already admits
+    one writing transaction at a time."""
+    from django.db import connection, transaction
+
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("serialized() must run inside transaction.atomic")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])

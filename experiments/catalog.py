@@ -113,14 +113,14 @@ def context_catalog(context: str) -> ContextCatalog:
 
 
 def population_means(context: str) -> dict[int, float]:
-    """Mean reward per strategy over every user's config: Σ total_reward / Σ times_selected."""
+    """Mean reward per strategy over every user's config: Σ total_reward / Σ times_rewarded."""
     key = POPULATION_KEY.format(context=context)
     means = cache.get(key)
     if means is None:
         rows = (
-            StrategyConfig.objects.filter(context=context, times_selected__gt=0)
+            StrategyConfig.objects.filter(context=context, times_rewarded__gt=0)
             .values("strategy_id")
-            .annotate(total=Sum("total_reward"), n=Sum("times_selected"))
+            .annotate(total=Sum("total_reward"), n=Sum("times_rewarded"))
         )
         means = {row["strategy_id"]: row["total"] / row["n"] for row in rows}
         cache.set(key, means, settings.POPULATION_CACHE_SECONDS)

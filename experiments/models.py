@@ -72,7 +72,10 @@ class StrategyConfig(TimeStampedModel):
     confidence_score = models.FloatField(
         default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
+    # Rebuilt from the raw rows by outcomes.recompute_bandit_rewards: decisions that chose this
+    # config, outcomes attributed to it, the sum and mean of their rewards.
     times_selected = models.PositiveIntegerField(default=0)
+    times_rewarded = models.PositiveIntegerField(default=0)
     total_reward = models.FloatField(default=0.0)
     avg_reward = models.FloatField(default=0.0)
     is_active = models.BooleanField(default=False)

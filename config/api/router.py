@@ -16,6 +16,7 @@ from logs.api.views import (
     RequestLogStatsView,
     TranslationLogViewSet,
 )
+from outcomes.api.views import EffectivenessViewSet, ExperimentResultsView, OutcomeViewSet
 from personalization.api.views import (
     InteractionSummaryView,
     InteractionViewSet,
@@ -36,6 +37,8 @@ router.register("strategies", StrategyViewSet, basename="strategy")
 router.register("configs", StrategyConfigViewSet, basename="config")
 router.register("experiments", ExperimentViewSet, basename="experiment")
 router.register("decisions", DecisionViewSet, basename="decision")
+router.register("outcomes", OutcomeViewSet, basename="outcome")
+router.register("effectiveness", EffectivenessViewSet, basename="effectiveness")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
@@ -45,6 +48,9 @@ urlpatterns = [
     path("me/preferences/", MePreferencesView.as_view(), name="me-preferences"),
     path("me/skills/", MeSkillsView.as_view(), name="me-skills"),
     path("interactions/summary/", InteractionSummaryView.as_view(), name="interaction-summary"),
+    path(
+        "experiments/<int:pk>/results/", ExperimentResultsView.as_view(), name="experiment-results"
+    ),
     path("logs/stats/", RequestLogStatsView.as_view(), name="log-stats"),
     path("", include(router.urls)),
 ]

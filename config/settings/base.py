@@ -293,3 +293,22 @@ BANDIT_UPDATE_MINUTES = env.int("BANDIT_UPDATE_MINUTES", default=15)
 # How long the decide call may serve cached catalogs; every change invalidates them at once.
 CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
 POPULATION_CACHE_SECONDS = env.int("POPULATION_CACHE_SECONDS", default=60)
+
+# Outcomes and effectiveness (DESIGN.md §5)
+OUTCOME_REWARD_WEIGHTS = {
+    "retention_score": 0.3,
+    "performance_score": 0.3,
+    "completion_rate": 0.2,
+    "engagement_score": 0.2,
+}
+EFFECTIVENESS_WINDOW_DAYS = env.int("EFFECTIVENESS_WINDOW_DAYS", default=14)
+MIN_SAMPLE_SIZE = env.int("MIN_SAMPLE_SIZE", default=20)
+# Publishing a task gives up quickly when the broker is down: the write that enqueues it
+# has committed, and the periodic tasks reconcile (DESIGN.md §10).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -176,7 +176,7 @@ def _adaptive_choice(
     arms = [
         bandits.UserArm(
             key=strategy.key,
-            n_user=configs[strategy.id].times_selected,
+            n_user=configs[strategy.id].times_rewarded,
             mean_user=configs[strategy.id].avg_reward,
             mean_population=means.get(strategy.id, 0.0),
             confidence=configs[strategy.id].confidence_score,

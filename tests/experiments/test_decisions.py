@@ -140,7 +140,11 @@ def test_adaptive__learns_the_users_best_arm(strategy_catalog, user):
     decide(user)
     best = Strategy.objects.get(context="MISSION", key="pattern_heavy")
     StrategyConfig.objects.filter(user=user, strategy=best).update(
-        times_selected=50, total_reward=45.0, avg_reward=0.9, confidence_score=0.95
+        times_selected=60,
+        times_rewarded=50,
+        total_reward=45.0,
+        avg_reward=0.9,
+        confidence_score=0.95,
     )
     chosen = [decide(user, seed=seed).strategy.key for seed in range(200)]
     assert chosen.count("pattern_heavy") > 150

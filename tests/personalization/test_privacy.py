@@ -11,7 +11,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from experiments.models import Experiment
+from experiments.models import Experiment, Strategy, StrategyConfig
 from experiments.services.decisions import decision_make
 from logs.models import AuditEvent
 from logs.services import audit_event_record
@@ -48,6 +48,45 @@ def _decisions_with_assignment(user: User) -> None:
     decision_make(user=user, context="MISSION")
 
 
+def _outcome_and_effectiveness(user: User) -> None:
+    from outcomes.models import Outcome
+    from outcomes.services.effectiveness import effectiveness_windows_compute
+    from outcomes.services.ingest import outcome_record_many
+
+    if Outcome.objects.filter(user=user).exists():  # one maker serves both models
+        return
+    decision = decision_make(user=user, context="CONTENT").decision
+    now = timezone.now()
+    items = [
+        {
+            "event_id": f"e{i}",
+            "decision": decision.pk,
+            "outcome_type": "CONTENT_ENGAGED",
+            "occurred_at": now,
+            "engagement_score": 0.5,
+        }
+        for i in range(2)
+    ] + [
+        {
+            "event_id": f"b{i}",
+            "context": "CONTENT",
+            "personalization_applied": False,
+            "outcome_type": "CONTENT_ENGAGED",
+            "occurred_at": now,
+            "engagement_score": 0.3 + 0.1 * i,
+        }
+        for i in range(2)
+    ]
+    outcome_record_many(user=user, items=items)
+    # The decision's strategy may be the baseline; make sure a personalized sample exists.
+    balanced = Strategy.objects.get(context="CONTENT", key="balanced")
+    config = StrategyConfig.objects.get(user=user, strategy=balanced)
+    Outcome.objects.filter(user=user, event_id__startswith="e").update(
+        strategy=balanced, config=config, personalization_applied=True
+    )
+    effectiveness_windows_compute()
+
+
 # One way to give a user a row of each model that references the user model.
 ROW_MAKERS: dict[str, Callable[[User], object]] = {
     "personalization.preferences": lambda u: Preferences.objects.create(user=u),
@@ -64,6 +103,8 @@ ROW_MAKERS: dict[str, Callable[[User], object]] = {
     "experiments.strategyconfig": _decisions_with_assignment,
     "experiments.decision": _decisions_with_assignment,
     "experiments.assignment": _decisions_with_assignment,
+    "outcomes.outcome": _outcome_and_effectiveness,
+    "outcomes.effectiveness": _outcome_and_effectiveness,
 }
 
 

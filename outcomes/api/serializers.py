@@ -1,0 +1,122 @@
+import datetime
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from config.api.serializers import StrictSerializer
+from experiments.models import Context
+from experiments.params import CONTENT_TYPES
+from outcomes.models import SCORE_FIELDS, Effectiveness, Outcome
+
+FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
+
+
+def score() -> serializers.FloatField:
+    return serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+
+
+class OutcomeInputSerializer(StrictSerializer):
+    event_id = serializers.CharField(max_length=64)
+    decision = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    context = serializers.ChoiceField(choices=Context.choices, required=False)  # type: ignore[assignment]
+    strategy = serializers.SlugField(max_length=40, required=False)
+    personalization_applied = serializers.BooleanField(
+        required=False, allow_null=True, default=None
+    )
+    outcome_type = serializers.ChoiceField(choices=Outcome.Type.choices)
+    occurred_at = serializers.DateTimeField(required=False)
+    retention_score = score()
+    performance_score = score()
+    completion_rate = score()
+    engagement_score = score()
+    session_duration_minutes = serializers.FloatField(
+        required=False, allow_null=True, min_value=0.0, max_value=24 * 60
+    )
+    content_type = serializers.ChoiceField(choices=CONTENT_TYPES, required=False, allow_blank=True)
+    difficulty_level = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=5
+    )
+
+    def validate_occurred_at(self, value: datetime.datetime) -> datetime.datetime:
+        if value > timezone.now() + FUTURE_TOLERANCE:
+            raise serializers.ValidationError("May not be more than 5 minutes in the future.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if all(attrs.get(name) is None for name in SCORE_FIELDS):
+            raise serializers.ValidationError(
+                "Give at least one score: " + ", ".join(SCORE_FIELDS) + ".", code="no_score"
+            )
+        if attrs.get("decision") is None and not attrs.get("context"):
+            raise serializers.ValidationError(
+                {"context": "Give the decision, or at least the context."}
+            )
+        attrs.setdefault("occurred_at", timezone.now())
+        return attrs
+
+
+class OutcomeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Outcome
+        fields = [
+            "id",
+            "event_id",
+            "decision",
+            "context",
+            "strategy_variant",
+            "experiment",
+            "variant",
+            "personalization_applied",
+            "outcome_type",
+            "occurred_at",
+            *SCORE_FIELDS,
+            "reward",
+            "session_duration_minutes",
+            "content_type",
+            "difficulty_level",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class OutcomeBatchResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    ids = serializers.ListField(child=serializers.IntegerField())
+
+
+class EffectivenessSerializer(serializers.ModelSerializer):
+    strategy = serializers.CharField(source="strategy.key")
+
+    class Meta:
+        model = Effectiveness
+        fields = [
+            "id",
+            "scope",
+            "context",
+            "strategy",
+            "user",
+            "config",
+            "window_start",
+            "window_end",
+            "n_personalized",
+            "n_baseline",
+            "sample_size",
+            "retention_improvement",
+            "performance_improvement",
+            "completion_rate_change",
+            "engagement_change",
+            "mean_personalized",
+            "mean_baseline",
+            "difference",
+            "standard_error",
+            "correlation",
+            "p_value",
+            "ci_lower",
+            "ci_upper",
+            "composite_score",
+            "is_statistically_significant",
+            "calculated_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,95 @@
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.generics import get_object_or_404
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.permissions import IsStaff, owner_scope
+from config.errors import PayloadTooLargeError
+from experiments.models import Experiment
+from outcomes import selectors
+from outcomes.api import serializers
+from outcomes.filters import EffectivenessFilter, OutcomeFilter
+from outcomes.models import Outcome
+from outcomes.services import evaluation, ingest
+
+
+@extend_schema(tags=["outcomes"])
+class OutcomeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The caller's outcomes. POST one object (201 new, 200 when the event_id was already
+    stored with the same payload) or a list of up to 1,000 (201 with `created` and
+    `duplicates`). A repeated event_id with a different payload is 422 and stores nothing."""
+
+    serializer_class = serializers.OutcomeSerializer
+    filterset_class = OutcomeFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return selectors.outcome_list().none()
+        return selectors.outcome_list(owner=owner_scope(self.request))
+
+    @extend_schema(
+        request=serializers.OutcomeInputSerializer(many=True),
+        responses={
+            201: serializers.OutcomeBatchResultSerializer,
+            200: serializers.OutcomeSerializer,
+            413: OpenApiResponse(description="More than 1,000 outcomes."),
+            422: OpenApiResponse(description="An event_id reused with a different payload."),
+        },
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        many = isinstance(request.data, list)
+        if many and len(request.data) > ingest.MAX_BATCH:
+            raise PayloadTooLargeError(
+                f"{len(request.data)} outcomes in one request; send at most {ingest.MAX_BATCH}."
+            )
+        payload = serializers.OutcomeInputSerializer(data=request.data, many=many)
+        payload.is_valid(raise_exception=True)
+        items = payload.validated_data if many else [payload.validated_data]
+        result = ingest.outcome_record_many(user=request.user, items=items, single=not many)
+        if many:
+            return Response(
+                {
+                    "created": len(result.created),
+                    "duplicates": len(result.duplicates),
+                    "ids": result.outcome_ids,
+                },
+                status=status.HTTP_201_CREATED,
+            )
+        outcome = Outcome.objects.get(pk=result.outcome_ids[0])
+        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(self.get_serializer(outcome).data, status=code)
+
+
+@extend_schema(tags=["outcomes"])
+class EffectivenessViewSet(viewsets.ReadOnlyModelViewSet):
+    """Effectiveness per strategy and two-week window: GLOBAL rows for everyone, USER rows
+    for the caller's own configs. Filters scope, context, strategy, window, significant."""
+
+    serializer_class = serializers.EffectivenessSerializer
+    filterset_class = EffectivenessFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return selectors.effectiveness_list().none()
+        return selectors.effectiveness_list(owner=owner_scope(self.request))
+
+
+@extend_schema(tags=["experiments"])
+class ExperimentResultsView(APIView):
+    """DESIGN.md §5.3, computed fresh (and cached on the experiment). Staff only."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        responses=OpenApiResponse(
+            description="Per-variant figures, comparisons "
+            "with the control, sample-ratio check, winner, readiness."
+        )
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        experiment = get_object_or_404(Experiment, pk=pk)
+        return Response(evaluation.experiment_evaluate(experiment=experiment))

@@ -1,0 +1,1 @@
+"""Writes of the outcomes app, one module per sub-domain."""

@@ -1,0 +1,81 @@
+"""SQL building blocks of the outcomes app: the window index as a database expression and
+the idempotent bulk insert."""
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from django.db import connection, models
+
+from outcomes.windows import WINDOW_ORIGIN
+
+
+class WindowIndex(models.Func):
+    """⌊(occurred_at − 2024-01-01) / window⌋ in SQL, the database twin of
+    outcomes.windows.window_index."""
+
+    output_field = models.IntegerField()
+
+    def __init__(self, expression: Any, *, days: int, **extra: Any):
+        self.seconds = days * 86400
+        super().__init__(expression, **extra)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        origin = WINDOW_ORIGIN.isoformat()
+        template = (
+            f"FLOOR(EXTRACT(EPOCH FROM (%(expressions)s - TIMESTAMPTZ '{origin}')) "
+            f"/ {self.seconds})::integer"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        origin = WINDOW_ORIGIN.strftime("%Y-%m-%d %H:%M:%S")
+        seconds = f"((julianday(%(expressions)s) - julianday('{origin}')) * 86400.0)"
+        # floor() for negative values too: CAST truncates toward zero.
+        template = (
+            f"(CAST({seconds} / {self.seconds} AS INTEGER) - "
+            f"(({seconds} / {self.seconds}) < CAST({seconds} / {self.seconds} AS INTEGER)))"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+def insert_ignoring_conflicts(
+    model: type[models.Model],
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict_fields: Sequence[str],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """INSERT … ON CONFLICT (conflict_fields) DO NOTHING RETURNING `returning`: the returned
+    rows are exactly the new ones, even when other clients insert the same keys concurrently.
+    (Django's bulk_create(ignore_conflicts=True) does not say which rows were new.)"""
+    if not rows:
+        return []
+    quote = connection.ops.quote_name
+
+    def field(name: str) -> models.Field:
+        return cast(models.Field, model._meta.get_field(name))
+
+    fields = [field(name) for name in rows[0]]
+
+    def column(f: models.Field) -> str:
+        return quote(str(f.column))
+
+    columns = ", ".join(column(f) for f in fields)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    conflict = ", ".join(column(field(n)) for n in conflict_fields)
+    returned = ", ".join(column(field(n)) for n in returning)
+    result: list[tuple[Any, ...]] = []
+    chunk = 500
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            params = [f.get_db_prep_save(row[f.name], connection) for row in part for f in fields]
+            # Only quoted identifiers of the model are formatted in; every value is a parameter.
+            sql = (
+                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
+                f"VALUES {', '.join([one_row] * len(part))} "
+                f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {returned}"
+            )
+            cursor.execute(sql, params)
+            result.extend(cursor.fetchall())
+    return result
