@@ -71,10 +71,14 @@ def insert_ignoring_conflicts(
             part = rows[start : start + chunk]
             params = [f.get_db_prep_save(row[f.name], connection) for row in part for f in fields]
             # Only quoted identifiers of the model are formatted in; every value is a parameter.
-            sql = (
-                f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
-                f"VALUES {', '.join([one_row] * len(part))} "
-                f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {returned}"
+            values = ", ".join([one_row] * len(part))
+            table = quote(model._meta.db_table)
+            sql = "INSERT INTO %s (%s) VALUES %s ON CONFLICT (%s) DO NOTHING RETURNING %s" % (  # noqa: S608, UP031
+                table,
+                columns,
+                values,
+                conflict,
+                returned,
             )
             cursor.execute(sql, params)
             result.extend(cursor.fetchall())

@@ -37,8 +37,9 @@ SRM_THRESHOLD = 0.001
 
 
 def user_values(experiment: Experiment) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(assignment ids, variant ids, per-user value or NaN, outcomes counted) in one query: the per-user mean
-    of the primary metric is a correlated subquery the database aggregates."""
+    """(assignment ids, variant ids, per-user value or NaN, outcomes counted) in one query:
+    the per-user mean of the primary metric is a correlated subquery the database
+    aggregates."""
     metric = METRIC_FIELDS[experiment.primary_metric]
     outcomes = Outcome.objects.filter(
         user_id=OuterRef("user_id"),
