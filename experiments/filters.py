@@ -1,5 +1,6 @@
 import django_filters
 
+from config.api.filters import DateTimeFilter, IdFilter
 from experiments.models import Context, Decision, Experiment, Strategy, StrategyConfig
 
 
@@ -35,9 +36,9 @@ class ExperimentFilter(django_filters.FilterSet):
 class DecisionFilter(django_filters.FilterSet):
     context = django_filters.ChoiceFilter(choices=Context.choices)
     source = django_filters.ChoiceFilter(choices=Decision.Source.choices)
-    experiment = django_filters.NumberFilter(field_name="experiment_id")
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    experiment = IdFilter(field_name="experiment_id")
+    since = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Decision

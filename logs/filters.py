@@ -1,14 +1,15 @@
 import django_filters
 
+from config.api.filters import DateTimeFilter, IdFilter
 from logs.models import AuditEvent, PersonalizationLog, RequestLog, TranslationLog
 
 
 class RequestLogFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=RequestLog.Status.choices)
     chapter_id = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="request_timestamp", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="request_timestamp", lookup_expr="lt")
-    user = django_filters.NumberFilter(field_name="user_id")
+    since = DateTimeFilter(field_name="request_timestamp", lookup_expr="gte")
+    until = DateTimeFilter(field_name="request_timestamp", lookup_expr="lt")
+    user = IdFilter(field_name="user_id")
 
 
 class PersonalizationLogFilter(RequestLogFilter):
@@ -28,8 +29,8 @@ class TranslationLogFilter(RequestLogFilter):
 class RequestLogStatsFilter(django_filters.FilterSet):
     """Applies to both log tables before aggregation."""
 
-    since = django_filters.IsoDateTimeFilter(field_name="request_timestamp", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="request_timestamp", lookup_expr="lt")
+    since = DateTimeFilter(field_name="request_timestamp", lookup_expr="gte")
+    until = DateTimeFilter(field_name="request_timestamp", lookup_expr="lt")
     chapter_id = django_filters.CharFilter()
 
     class Meta:
@@ -38,12 +39,12 @@ class RequestLogStatsFilter(django_filters.FilterSet):
 
 
 class AuditEventFilter(django_filters.FilterSet):
-    actor = django_filters.NumberFilter(field_name="actor_id")
+    actor = IdFilter(field_name="actor_id")
     action = django_filters.MultipleChoiceFilter(choices=AuditEvent.Action.choices)
     target_type = django_filters.CharFilter()
     target_id = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

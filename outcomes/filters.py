@@ -1,5 +1,6 @@
 import django_filters
 
+from config.api.filters import DateTimeFilter, IdFilter
 from experiments.models import Context
 from outcomes.models import Effectiveness, Outcome
 
@@ -8,9 +9,9 @@ class OutcomeFilter(django_filters.FilterSet):
     context = django_filters.ChoiceFilter(choices=Context.choices)
     outcome_type = django_filters.ChoiceFilter(choices=Outcome.Type.choices)
     strategy = django_filters.CharFilter(field_name="strategy_variant")
-    experiment = django_filters.NumberFilter(field_name="experiment_id")
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    experiment = IdFilter(field_name="experiment_id")
+    since = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Outcome
@@ -21,8 +22,8 @@ class EffectivenessFilter(django_filters.FilterSet):
     scope = django_filters.ChoiceFilter(choices=Effectiveness.Scope.choices)
     context = django_filters.ChoiceFilter(choices=Context.choices)
     strategy = django_filters.CharFilter(field_name="strategy__key")
-    window = django_filters.IsoDateTimeFilter(field_name="window_start")
-    since = django_filters.IsoDateTimeFilter(field_name="window_start", lookup_expr="gte")
+    window = DateTimeFilter(field_name="window_start")
+    since = DateTimeFilter(field_name="window_start", lookup_expr="gte")
     significant = django_filters.BooleanFilter(field_name="is_statistically_significant")
 
     class Meta:

@@ -1,5 +1,6 @@
 import django_filters
 
+from config.api.filters import DateTimeFilter
 from personalization.models import Interaction, User
 
 
@@ -7,8 +8,8 @@ class InteractionFilter(django_filters.FilterSet):
     type = django_filters.MultipleChoiceFilter(choices=Interaction.Type.choices)
     service = django_filters.CharFilter()
     theme = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    since = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Interaction

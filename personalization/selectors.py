@@ -20,8 +20,10 @@ POPULAR_SERVICES = 10
 def user_get_by_reference(*, reference: str) -> User | None:
     """An active user named by primary key or by the client application's `external_id`.
     A numeric reference is tried as the id first, then as an external id."""
+    if "\x00" in reference or len(reference) > 255:
+        return None
     users = User.objects.filter(is_active=True)
-    if reference.isdigit() and len(reference) < 19:
+    if reference.isascii() and reference.isdigit() and len(reference) < 19:
         by_id = users.filter(pk=int(reference)).first()
         if by_id is not None:
             return by_id

@@ -5,6 +5,7 @@ may name a user by id or `external_id`; the request then runs as that user, and 
 is kept on the request for the audit trail. Anyone else who sends the header gets 403; an
 unknown user is 404."""
 
+import re
 from typing import Any, cast
 
 from django.contrib.auth.models import Permission
@@ -15,6 +16,7 @@ from rest_framework.request import Request
 from config.api.permissions import acts_for_users
 
 ON_BEHALF_OF_HEADER = "HTTP_X_ON_BEHALF_OF"
+TOKEN_KEY = re.compile(r"[0-9a-f]{40}")
 
 
 class OnBehalfOfMixin:
@@ -54,6 +56,8 @@ class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):
         """One query: the token, its user, and whether the user may act for others (so that
         neither X-On-Behalf-Of nor the throttle has to read the permission tables)."""
         model = cast(Any, self.get_model())
+        if not TOKEN_KEY.fullmatch(key):  # never send a malformed key (NUL…) to the database
+            raise exceptions.AuthenticationFailed("Invalid token.")
         try:
             token = (
                 model.objects.select_related("user")

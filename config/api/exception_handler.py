@@ -6,7 +6,7 @@ and Django's oversized-body error. Wired through DRF_STANDARDIZED_ERRORS in sett
 
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_standardized_errors.handler import ExceptionHandler as BaseExceptionHandler
 from rest_framework import exceptions, status
@@ -68,4 +68,6 @@ class ExceptionHandler(BaseExceptionHandler):
             return exceptions.ValidationError(django_validation_error_detail(exc))
         if isinstance(exc, RequestDataTooBig):
             return PayloadTooLargeAPIError()
+        if isinstance(exc, SuspiciousOperation):  # e.g. TooManyFieldsSent
+            return exceptions.ParseError(f"The request was refused: {exc}")
         return super().convert_known_exceptions(exc)

@@ -1,3 +1,5 @@
+import datetime
+import math
 from typing import Any
 
 from rest_framework import serializers
@@ -15,3 +17,41 @@ class StrictSerializer(serializers.Serializer):
                     {name: ["Unknown field."] for name in unknown}, code="unknown_field"
                 )
         return super().to_internal_value(data)
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that is a real number: "NaN" and "Infinity" (which float() accepts) are
+    rejected, so they never reach the database or a statistic."""
+
+    default_error_messages = {"not_finite": "A finite number is required."}
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("not_finite")
+        return value
+
+
+# UTC offsets that exist (±14:00) and years the databases store without overflow.
+MAX_UTC_OFFSET = datetime.timedelta(hours=14)
+MIN_YEAR, MAX_YEAR = 1900, 9998
+
+
+def datetime_error(value: datetime.datetime) -> str | None:
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        return "The UTC offset must be within ±14:00."
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        return f"The year must be between {MIN_YEAR} and {MAX_YEAR}."
+    return None
+
+
+class SafeDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time with a real UTC offset and a year the databases can store."""
+
+    def to_internal_value(self, value: Any) -> datetime.datetime:
+        parsed = super().to_internal_value(value)
+        message = datetime_error(parsed)
+        if message:
+            raise serializers.ValidationError(message, code="invalid")
+        return parsed

@@ -1,11 +1,13 @@
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 
-from config.api.errors import error_response
+from config.api.errors import error_response, is_api_request
+from config.api.parsers import JSONParser
 
 
 class ObtainTokenView(ObtainAuthToken):
@@ -26,7 +28,15 @@ class ObtainTokenView(ObtainAuthToken):
         return super().post(request, *args, **kwargs)
 
 
+@csrf_exempt  # an unknown route answers 404 whatever the method, never a CSRF page
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
     return error_response(
         404, "not_found", f"No API route matches {request.path}. The routes are at /api/docs/."
     )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: JSON in the error shape under /api/, Django's page elsewhere."""
+    if is_api_request(request):
+        return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}")
+    return csrf.csrf_failure(request, reason)

@@ -2,7 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import FiniteFloatField, SafeDateTimeField, StrictSerializer
 from experiments.models import Context, Decision, Experiment, Strategy, StrategyConfig, Variant
 from experiments.params import params_errors
 
@@ -106,14 +106,14 @@ class VariantInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
     strategy = serializers.PrimaryKeyRelatedField(queryset=Strategy.objects.all())
     params = serializers.JSONField(required=False, default=dict)
-    weight = serializers.FloatField(required=False, default=1.0, min_value=0.0)
+    weight = FiniteFloatField(required=False, default=1.0, min_value=0.0)
     is_control = serializers.BooleanField(required=False, default=False)
 
 
 class ExperimentSerializer(serializers.ModelSerializer):
     variants = VariantSerializer(many=True, read_only=True)
     winning_variant = serializers.SlugRelatedField(  # type: ignore[var-annotated]
-        slug_field="key", read_only=True
+        slug_field="key", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -153,17 +153,17 @@ class ExperimentInputSerializer(StrictSerializer):
     description = serializers.CharField(required=False, allow_blank=True)
     experiment_type = serializers.ChoiceField(choices=Experiment.Type.choices)
     context = serializers.ChoiceField(choices=Context.choices)  # type: ignore[assignment]
-    start_date = serializers.DateTimeField(required=False, allow_null=True)
-    end_date = serializers.DateTimeField(required=False, allow_null=True)
+    start_date = SafeDateTimeField(required=False, allow_null=True)
+    end_date = SafeDateTimeField(required=False, allow_null=True)
     min_participants = serializers.IntegerField(required=False, min_value=1, max_value=10_000_000)
     min_duration_days = serializers.IntegerField(required=False, min_value=0, max_value=3650)
-    traffic_percent = serializers.FloatField(required=False, min_value=0.0, max_value=100.0)
+    traffic_percent = FiniteFloatField(required=False, min_value=0.0, max_value=100.0)
     salt = serializers.CharField(required=False, max_length=64)
     algorithm = serializers.ChoiceField(choices=Experiment.Algorithm.choices, required=False)
-    epsilon = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
-    min_arm_share = serializers.FloatField(required=False, min_value=0.0, max_value=0.5)
+    epsilon = FiniteFloatField(required=False, min_value=0.0, max_value=1.0)
+    min_arm_share = FiniteFloatField(required=False, min_value=0.0, max_value=0.5)
     primary_metric = serializers.ChoiceField(choices=Experiment.Metric.choices, required=False)
-    alpha = serializers.FloatField(required=False, min_value=0.0001, max_value=0.5)
+    alpha = FiniteFloatField(required=False, min_value=0.0001, max_value=0.5)
     variants = VariantInputSerializer(many=True, required=False)
 
     def validate_name(self, value: str) -> str:
@@ -182,7 +182,7 @@ class ExperimentInputSerializer(StrictSerializer):
 
 
 class ExperimentStartSerializer(StrictSerializer):
-    start_date = serializers.DateTimeField(required=False, allow_null=True)
+    start_date = SafeDateTimeField(required=False, allow_null=True)
 
 
 class ExperimentCompleteSerializer(StrictSerializer):
@@ -220,7 +220,7 @@ class DecisionSerializer(serializers.Serializer):
 class DecisionListSerializer(serializers.ModelSerializer):
     strategy = NamedStrategySerializer(read_only=True)
     variant = serializers.SlugRelatedField(  # type: ignore[var-annotated]
-        slug_field="key", read_only=True
+        slug_field="key", read_only=True, allow_null=True
     )
 
     class Meta:

@@ -3,13 +3,13 @@ import datetime
 from django.utils import timezone
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import SafeDateTimeField, StrictSerializer
 from logs.models import AuditEvent, PersonalizationLog, RequestLog, TranslationLog
 
 
 class RequestLogInputSerializer(StrictSerializer):
     chapter_id = serializers.CharField(max_length=100)
-    request_timestamp = serializers.DateTimeField(required=False)
+    request_timestamp = SafeDateTimeField(required=False)
     response_time_ms = serializers.IntegerField(min_value=0, max_value=2_147_483_647)
     status = serializers.ChoiceField(choices=RequestLog.Status.choices)
     error_message = serializers.CharField(required=False, allow_blank=True, max_length=10_000)

@@ -4,7 +4,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import FiniteFloatField, SafeDateTimeField, StrictSerializer
 from experiments.models import Context
 from experiments.params import CONTENT_TYPES
 from outcomes.models import SCORE_FIELDS, Effectiveness, Outcome
@@ -12,8 +12,8 @@ from outcomes.models import SCORE_FIELDS, Effectiveness, Outcome
 FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
 
 
-def score() -> serializers.FloatField:
-    return serializers.FloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+def score() -> FiniteFloatField:
+    return FiniteFloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
 
 
 class OutcomeInputSerializer(StrictSerializer):
@@ -25,12 +25,12 @@ class OutcomeInputSerializer(StrictSerializer):
         required=False, allow_null=True, default=None
     )
     outcome_type = serializers.ChoiceField(choices=Outcome.Type.choices)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = SafeDateTimeField(required=False)
     retention_score = score()
     performance_score = score()
     completion_rate = score()
     engagement_score = score()
-    session_duration_minutes = serializers.FloatField(
+    session_duration_minutes = FiniteFloatField(
         required=False, allow_null=True, min_value=0.0, max_value=24 * 60
     )
     content_type = serializers.ChoiceField(choices=CONTENT_TYPES, required=False, allow_blank=True)

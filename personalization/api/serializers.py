@@ -5,7 +5,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from config.api.serializers import StrictSerializer
+from config.api.serializers import FiniteFloatField, SafeDateTimeField, StrictSerializer
 from personalization.models import (
     Interaction,
     Preferences,
@@ -59,8 +59,10 @@ class ProfileUpdateSerializer(StrictSerializer):
 
 
 class NotificationSettingsSerializer(StrictSerializer):
-    daily = serializers.BooleanField()
-    weekly = serializers.BooleanField()
+    """Either switch may be left out: PATCH keeps the stored value, PUT the default."""
+
+    daily = serializers.BooleanField(required=False)
+    weekly = serializers.BooleanField(required=False)
 
 
 class PreferencesSerializer(StrictSerializer):
@@ -134,8 +136,8 @@ class ProfileSerializer(serializers.ModelSerializer):
 
 class SkillAssessmentInputSerializer(StrictSerializer):
     skill = serializers.CharField(max_length=100)
-    score = serializers.FloatField(min_value=0.0, max_value=1.0)
-    assessed_at = serializers.DateTimeField(required=False, validators=[not_in_future])
+    score = FiniteFloatField(min_value=0.0, max_value=1.0)
+    assessed_at = SafeDateTimeField(required=False, validators=[not_in_future])
 
 
 class SkillAssessmentSerializer(serializers.ModelSerializer):
@@ -161,7 +163,7 @@ class InteractionInputSerializer(StrictSerializer):
     theme = serializers.CharField(max_length=100, allow_null=True, required=False)
     rating = serializers.IntegerField(min_value=1, max_value=5, allow_null=True, required=False)
     metadata = serializers.DictField(required=False)
-    occurred_at = serializers.DateTimeField(required=False, validators=[not_in_future])
+    occurred_at = SafeDateTimeField(required=False, validators=[not_in_future])
 
 
 class InteractionSerializer(serializers.ModelSerializer):

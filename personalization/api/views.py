@@ -92,7 +92,7 @@ class MePreferencesView(APIView):
     def patch(self, request: Request) -> Response:
         return self._update(request, replace=False)
 
-    @extend_schema(responses=serializers.PreferencesSerializer)
+    @extend_schema(responses={200: serializers.PreferencesSerializer})
     def delete(self, request: Request) -> Response:
         return self._respond(
             preferences.preferences_reset(actor=caller_of(request), user=me(request))

@@ -38,7 +38,16 @@ def preferences_update(
         raise ValueError(f"not preference fields: {sorted(unknown)}")
     preferences = _locked_preferences(user)
     before = model_snapshot(preferences)
-    values = {**_defaults(), **data} if replace else data
+    base = (
+        _defaults() if replace else {name: getattr(preferences, name) for name in EDITABLE_FIELDS}
+    )
+    values = {**_defaults(), **data} if replace else dict(data)
+    if "notification_settings" in data:
+        # Switches left out keep their value (PATCH) or default (PUT).
+        values["notification_settings"] = {
+            **base["notification_settings"],
+            **data["notification_settings"],
+        }
     for name, value in values.items():
         setattr(preferences, name, value)
     preferences.full_clean()

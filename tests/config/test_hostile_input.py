@@ -1,0 +1,159 @@
+"""Inputs found by fuzzing the API (schemathesis and by hand): each is a 4xx in the error
+shape, and none stores anything."""
+
+import io
+
+import pytest
+from rest_framework.test import APIClient
+
+from experiments.models import Experiment
+from personalization.models import Interaction, Preferences, SkillAssessment
+from tests.conftest import assert_error_shape
+
+INTERACTION = {"type": "READING", "service": "library"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"type": "READING", "service": "lib", "metadata": {"a": "\\ud800"}}',
+        '{"type": "READING", "service": "lib", "metadata": {"a": "x\\u0000y"}}',
+        '{"type": "READING", "service": "lib", "\\ud800": 1}',
+        '{"type": "READING", "service": "lib", "rating": NaN}',
+        '{"type": "READING", "service": "lib", "rating": Infinity}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
+)
+def test_body__unstorable_json__400_nothing_stored(user_client, body):
+    response = user_client.post("/api/v1/interactions/", data=body, content_type="application/json")
+    assert_error_shape(response, 400)
+    assert not Interaction.objects.exists()
+
+
+def test_body__surrogate_in_background__400_profile_unchanged(user_client, user):
+    body = '{"software_background": {"level": "BEGINNER", "languages": ["\\ud800"]}}'
+    assert_error_shape(
+        user_client.patch("/api/v1/me/", data=body, content_type="application/json"), 400
+    )
+    assert user_client.get("/api/v1/me/").status_code == 200
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+def test_float_fields__not_finite__400(user_client, staff_client, strategy_catalog, value):
+    response = user_client.post("/api/v1/me/skills/", {"skill": "x", "score": value}, format="json")
+    assert_error_shape(response, 400, attr="score")
+    assert not SkillAssessment.objects.exists()
+    payload = {
+        "name": "n",
+        "experiment_type": "AB_TEST",
+        "context": "MISSION",
+        "alpha": value,
+        "variants": [
+            {
+                "key": "c",
+                "name": "C",
+                "strategy": strategy_catalog[("MISSION", "conservative")].pk,
+                "weight": value,
+            }
+        ],
+    }
+    response = staff_client.post("/api/v1/experiments/", payload, format="json")
+    body = assert_error_shape(response, 400)
+    assert {"alpha", "variants.0.weight"} <= {e["attr"] for e in body["errors"]}
+    assert not Experiment.objects.exists()
+    assert staff_client.get("/api/v1/experiments/").status_code == 200
+
+
+def test_notification_settings__partial__merged_and_readable(user_client, user):
+    response = user_client.patch(
+        "/api/v1/me/preferences/", {"notification_settings": {"daily": False}}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["notification_settings"] == {"daily": False, "weekly": True}
+    response = user_client.put(
+        "/api/v1/me/preferences/", {"notification_settings": {}}, format="json"
+    )
+    assert response.json()["notification_settings"] == {"daily": True, "weekly": True}
+    assert Preferences.objects.get(user=user).notification_settings == {
+        "daily": True,
+        "weekly": True,
+    }
+    assert user_client.get("/api/v1/me/").status_code == 200
+
+
+@pytest.mark.parametrize("reference", ["²", "¹²³", "a\x00b", "x" * 300])
+def test_on_behalf_of__odd_reference__404(service_client, reference):
+    assert_error_shape(service_client.get("/api/v1/me/", HTTP_X_ON_BEHALF_OF=reference), 404)
+
+
+@pytest.mark.parametrize("token", ["\x00", "abc\x00def", "z" * 40, "a" * 41])
+def test_token__malformed__401(api_client, db, token):
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert_error_shape(api_client.get("/api/v1/me/"), 401)
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "attr"),
+    [
+        ("/api/v1/logs/personalization/", {"user": "1e30"}, "user"),
+        ("/api/v1/logs/personalization/", {"user": "99999999999999999999"}, "user"),
+        ("/api/v1/audit/", {"actor": "-1e30"}, "actor"),
+        ("/api/v1/interactions/", {"since": "0001-01-01T00:00:00+01:00"}, "since"),
+        ("/api/v1/interactions/", {"until": "9999-12-31T23:59:59-05:00"}, "until"),
+        ("/api/v1/decisions/", {"since": "2020-01-01T00:00:00+17:45"}, "since"),
+        ("/api/v1/logs/stats/", {"since": "0001-01-01T00:00:00+01:00"}, "since"),
+    ],
+)
+def test_query__out_of_range__400(staff_client, url, params, attr):
+    assert_error_shape(staff_client.get(url, params), 400, attr=attr)
+
+
+def test_query__too_many_fields__400(user_client):
+    query = "&".join(["a=1"] * 1500)
+    assert_error_shape(user_client.get(f"/api/v1/interactions/?{query}"), 400)
+
+
+def test_unknown_route__any_method__json_404_not_csrf_page(user):
+    client = APIClient(enforce_csrf_checks=True)
+    for method in ("post", "put", "patch", "delete"):
+        response = getattr(client, method)("/api/v1/nope/", {}, format="json")
+        assert_error_shape(response, 404)
+
+
+def test_session_csrf_failure__json_403(user):
+    from tests.personalization.factories import DEFAULT_PASSWORD
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.login(username=user.username, password=DEFAULT_PASSWORD)
+    response = client.post("/api/v1/interactions/", INTERACTION, format="json")
+    assert_error_shape(response, 403)
+
+
+def test_wsgi__nul_in_content_type__json_400(db):
+    from config.wsgi import application
+
+    captured = {}
+
+    def start_response(status, headers):
+        captured["status"], captured["headers"] = status, dict(headers)
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/interactions/",
+        "CONTENT_TYPE": "application/json; charset=\x00",
+        "CONTENT_LENGTH": "2",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.input": io.BytesIO(b"{}"),
+        "wsgi.url_scheme": "http",
+    }
+    body = b"".join(application(environ, start_response))
+    assert captured["status"].startswith("400")
+    assert b'"type": "client_error"' in body
+
+
+def test_schema__errors_are_json(client, db):
+    response = client.get("/api/schema/", {"format": "xml"})
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/")
+    assert response.json()["type"] == "client_error"
