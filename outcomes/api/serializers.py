@@ -52,7 +52,7 @@ class OutcomeInputSerializer(StrictSerializer):
             raise serializers.ValidationError(
                 {"context": "Give the decision, or at least the context."}
             )
-        attrs.setdefault("occurred_at", timezone.now())
+        # occurred_at stays absent when not given: a retry must hash to the same payload.
         return attrs
 
 

@@ -175,7 +175,7 @@ def outcome_record_many(
                 "payload_hash": digest,
                 **{k.removesuffix("_id"): v for k, v in attribution.items()},
                 "outcome_type": item["outcome_type"],
-                "occurred_at": item["occurred_at"],
+                "occurred_at": item.get("occurred_at") or now,
                 **{name: item.get(name) for name in SCORE_FIELDS},
                 "reward": stats.reward({name: item.get(name) for name in SCORE_FIELDS}, weights),
                 "session_duration_minutes": item.get("session_duration_minutes"),
