@@ -52,7 +52,10 @@ def test_list__201_created_and_duplicates(user_client, user):
 
 
 def test_list__1000_accepted_1001_413(user_client):
-    assert user_client.post(URL, [item(f"e{i}") for i in range(1000)], format="json").status_code == 201
+    assert (
+        user_client.post(URL, [item(f"e{i}") for i in range(1000)], format="json").status_code
+        == 201
+    )
     response = user_client.post(URL, [item(f"x{i}") for i in range(1001)], format="json")
     assert_error_shape(response, 413)
     assert Outcome.objects.count() == 1000
@@ -90,7 +93,9 @@ def test_same_event_twice_in_one_list_with_different_payloads__422(user_client):
     ],
 )
 def test_validation__400_names_field(user_client, change, attr):
-    assert_error_shape(user_client.post(URL, {**item("e1"), **change}, format="json"), 400, attr=attr)
+    assert_error_shape(
+        user_client.post(URL, {**item("e1"), **change}, format="json"), 400, attr=attr
+    )
     assert not Outcome.objects.exists()
 
 
@@ -130,7 +135,9 @@ def test_attribution__copied_from_the_decision(user_client, user, strategy_catal
 
 def test_attribution__another_users_decision__400(user_client, other_user, strategy_catalog):
     decision = decision_make(user=other_user, context="SESSION").decision
-    assert_error_shape(user_client.post(URL, item("e1", decision=decision.pk), format="json"), 400, attr="decision")
+    assert_error_shape(
+        user_client.post(URL, item("e1", decision=decision.pk), format="json"), 400, attr="decision"
+    )
     payload = [item("ok"), item("e2", decision=decision.pk)]
     assert_error_shape(user_client.post(URL, payload, format="json"), 400, attr="1.decision")
     assert not Outcome.objects.exists()
@@ -154,7 +161,9 @@ def test_list__own_only_other_404(user_client, other_client, user):
     assert user_client.get(URL, {"context": "MISSION"}).json()["count"] == 1
 
 
-def test_effectiveness__global_for_all_user_rows_own(user_client, other_client, user, other_user, strategy_catalog):
+def test_effectiveness__global_for_all_user_rows_own(
+    user_client, other_client, user, other_user, strategy_catalog
+):
     from outcomes.models import Effectiveness
     from outcomes.windows import window_bounds
 

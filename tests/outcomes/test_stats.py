@@ -130,9 +130,13 @@ def test_improvement_and_composite__hand_computed():
 def test_vectorised_forms_agree_with_single():
     a, b = _samples(5)
     c, d = _samples(6)
-    many = welch_many(Samples.of(Sample.of(a), Sample.of(c)), Samples.of(Sample.of(b), Sample.of(d)))
+    many = welch_many(
+        Samples.of(Sample.of(a), Sample.of(c)), Samples.of(Sample.of(b), Sample.of(d))
+    )
     assert many["p_value"][1] == pytest.approx(welch(Sample.of(c), Sample.of(d)).p_value)
-    rows = composite_many({"retention_score": np.array([10.0, np.nan]), "completion_rate": np.array([-20.0, np.nan])})
+    rows = composite_many(
+        {"retention_score": np.array([10.0, np.nan]), "completion_rate": np.array([-20.0, np.nan])}
+    )
     assert rows[0] == pytest.approx(49.0)
     assert np.isnan(rows[1])
 

@@ -1,0 +1,363 @@
+"""Rewards, effectiveness windows, evaluation and bandit weights against from-scratch values."""
+
+import datetime
+
+import numpy as np
+import pytest
+from django.utils import timezone
+from scipy import stats as scipy_stats
+
+from experiments.models import Assignment, BanditWeightSnapshot, Experiment, StrategyConfig, Variant
+from experiments.services.decisions import decision_make
+from outcomes.models import Effectiveness, Outcome
+from outcomes.services.effectiveness import effectiveness_windows_compute
+from outcomes.services.evaluation import (
+    bandit_weights_update,
+    experiment_evaluate,
+    experiments_evaluate_due,
+)
+from outcomes.services.ingest import outcome_record_many
+from outcomes.services.rewards import bandit_rewards_recompute
+from outcomes.windows import window_bounds, window_index
+from tests.experiments.factories import make_experiment
+from tests.personalization.factories import UserFactory
+
+DAYS = 14
+WINDOW = window_index(timezone.now(), DAYS) - 1  # the last complete window
+START, END = window_bounds(WINDOW, DAYS)
+
+
+def _at(hours: float) -> datetime.datetime:
+    return START + datetime.timedelta(hours=hours)
+
+
+def _explicit(
+    user, event_id, *, strategy=None, applied=False, context="MISSION", when=None, **scores
+):
+    item = {
+        "event_id": event_id,
+        "context": context,
+        "personalization_applied": applied,
+        "outcome_type": "MISSION_COMPLETED",
+        "occurred_at": when or _at(1),
+        **scores,
+    }
+    if strategy:
+        item["strategy"] = strategy
+    outcome_record_many(user=user, items=[item])
+
+
+# --- recompute_bandit_rewards ---------------------------------------------------------------
+
+
+def test_rewards__from_decisions_and_outcomes_rerun_changes_nothing(strategy_catalog):
+    user = UserFactory()
+    decisions = [decision_make(user=user, context="SESSION").decision for _ in range(5)]
+    by_config: dict[int, list[float]] = {}
+    for index, decision in enumerate(decisions[:3]):
+        score = 0.2 * (index + 1)
+        outcome_record_many(
+            user=user,
+            items=[
+                {
+                    "event_id": f"e{index}",
+                    "decision": decision.pk,
+                    "outcome_type": "SESSION_COMPLETED",
+                    "engagement_score": score,
+                }
+            ],
+        )
+        by_config.setdefault(decision.config_id, []).append(score)
+    result = bandit_rewards_recompute()
+    assert result["updated"] >= 1
+    for config in StrategyConfig.objects.filter(user=user):
+        chosen = sum(1 for d in decisions if d.config_id == config.pk)
+        rewards = by_config.get(config.pk, [])
+        assert config.times_selected == chosen
+        assert config.times_rewarded == len(rewards)
+        assert config.total_reward == pytest.approx(sum(rewards))
+        assert config.avg_reward == pytest.approx(np.mean(rewards) if rewards else 0.0)
+    assert bandit_rewards_recompute()["updated"] == 0
+
+
+def test_rewards__drift_is_repaired(strategy_catalog):
+    user = UserFactory()
+    decision_make(user=user, context="SESSION")
+    bandit_rewards_recompute()
+    StrategyConfig.objects.filter(user=user).update(times_selected=99, total_reward=5.0)
+    bandit_rewards_recompute()
+    assert (
+        sum(StrategyConfig.objects.filter(user=user).values_list("times_selected", flat=True)) == 1
+    )
+    assert not StrategyConfig.objects.filter(user=user, total_reward=5.0).exists()
+
+
+# --- Effectiveness windows ------------------------------------------------------------------
+
+
+@pytest.fixture
+def window_data(strategy_catalog):
+    """In one window: personalized 'balanced' outcomes and baseline outcomes in MISSION."""
+    users = UserFactory.create_batch(3)
+    personalized = [0.9, 0.8, 0.7, 0.85, 0.95, 0.6]
+    baseline = [0.5, 0.4, 0.6, 0.55, 0.45]
+    for i, value in enumerate(personalized):
+        _explicit(
+            users[i % 3],
+            f"p{i}",
+            strategy="balanced",
+            applied=True,
+            retention_score=value,
+            when=_at(i),
+        )
+    for i, value in enumerate(baseline):
+        _explicit(users[i % 3], f"b{i}", applied=False, retention_score=value, when=_at(10 + i))
+    # Another context and another window must not mix in.
+    _explicit(users[0], "other-context", context="SESSION", applied=False, retention_score=0.0)
+    _explicit(
+        users[0],
+        "other-window",
+        applied=False,
+        retention_score=0.0,
+        when=START - datetime.timedelta(days=1),
+    )
+    return users, np.array(personalized), np.array(baseline)
+
+
+def test_windows__global_row_matches_scipy(window_data):
+    _, personalized, baseline = window_data
+    effectiveness_windows_compute(windows={WINDOW})
+    row = Effectiveness.objects.get(scope="GLOBAL", strategy__key="balanced", window_start=START)
+    welch = scipy_stats.ttest_ind(personalized, baseline, equal_var=False)
+    interval = welch.confidence_interval(0.95)
+    pearson = scipy_stats.pearsonr(
+        np.r_[np.ones(personalized.size), np.zeros(baseline.size)], np.r_[personalized, baseline]
+    )
+    assert (row.n_personalized, row.n_baseline, row.sample_size) == (6, 5, 11)
+    assert row.window_end == END
+    assert row.difference == pytest.approx(personalized.mean() - baseline.mean())
+    assert row.ci_lower == pytest.approx(interval.low)
+    assert row.ci_upper == pytest.approx(interval.high)
+    assert row.correlation == pytest.approx(pearson.statistic)
+    assert row.p_value == pytest.approx(pearson.pvalue)
+    improvement = (personalized.mean() - baseline.mean()) / baseline.mean() * 100
+    assert row.retention_improvement == pytest.approx(improvement)
+    assert row.performance_improvement is None
+    assert row.composite_score == pytest.approx(min(100, 50 + 0.5 * improvement))
+    assert row.is_statistically_significant is False  # samples below MIN_SAMPLE_SIZE (20)
+
+
+def test_windows__rerun_replaces_rows(window_data):
+    effectiveness_windows_compute(windows={WINDOW})
+    before = list(
+        Effectiveness.objects.order_by("scope", "strategy_id", "user_id").values_list(
+            "scope", "strategy_id", "user_id", "difference", "p_value"
+        )
+    )
+    effectiveness_windows_compute(windows={WINDOW})
+    after = list(
+        Effectiveness.objects.order_by("scope", "strategy_id", "user_id").values_list(
+            "scope", "strategy_id", "user_id", "difference", "p_value"
+        )
+    )
+    assert after == before
+    assert Effectiveness.objects.filter(scope="GLOBAL", window_start=START).count() == 1
+
+
+def test_windows__late_outcome_picked_up(window_data):
+    users, personalized, baseline = window_data
+    effectiveness_windows_compute()
+    _explicit(users[1], "late", applied=False, retention_score=0.1, when=_at(20))
+    # Only windows with outcomes stored since the last run (and a short overlap) are redone.
+    assert effectiveness_windows_compute()["windows"] >= 1
+    row = Effectiveness.objects.get(scope="GLOBAL", strategy__key="balanced", window_start=START)
+    assert row.n_baseline == 6
+    assert row.mean_baseline == pytest.approx(np.r_[baseline, 0.1].mean())
+
+
+def test_windows__user_scope_per_config_and_privacy(window_data):
+    users, _, _ = window_data
+    for user in users:
+        decision_make(user=user, context="MISSION")  # creates their configs
+    users[2].behavioral_analysis_enabled = False
+    users[2].save()
+    effectiveness_windows_compute(windows={WINDOW})
+    rows = Effectiveness.objects.filter(scope="USER", window_start=START)
+    assert {row.user_id for row in rows} == {users[0].pk, users[1].pk}
+    mine = rows.get(user=users[0])
+    assert mine.config.strategy.key == "balanced"
+    assert mine.n_personalized == 2  # p0, p3
+    assert mine.n_baseline == 2  # b0, b3
+
+
+def test_windows__config_scores_refreshed(strategy_catalog):
+    user = UserFactory()
+    decision_make(user=user, context="MISSION")
+    rng = np.random.default_rng(9)
+    for i in range(25):
+        _explicit(
+            user,
+            f"p{i}",
+            strategy="balanced",
+            applied=True,
+            retention_score=float(rng.uniform(0.6, 0.9)),
+            when=_at(i),
+        )
+        _explicit(
+            user, f"b{i}", applied=False, retention_score=float(rng.uniform(0.3, 0.6)), when=_at(i)
+        )
+    effectiveness_windows_compute(windows={WINDOW})
+    row = Effectiveness.objects.get(scope="USER", user=user, window_start=START)
+    config = StrategyConfig.objects.get(user=user, strategy__key="balanced")
+    assert config.effectiveness_score == pytest.approx(row.composite_score)
+    assert config.confidence_score == pytest.approx(
+        scipy_stats.norm.cdf(row.difference / row.standard_error)
+    )
+    assert row.is_statistically_significant is True
+
+
+# --- Experiment evaluation ------------------------------------------------------------------
+
+
+def _assigned_outcomes(experiment, values_by_variant, context="MISSION"):
+    """One user per value; each user's outcomes average to the value."""
+    expected: dict[str, list[float]] = {}
+    users = UserFactory.create_batch(40)
+    for user in users:
+        decision = decision_make(user=user, context=context).decision
+        variant = Variant.objects.get(pk=decision.variant_id).key
+        values = values_by_variant[variant]
+        value = values[len(expected.setdefault(variant, [])) % len(values)]
+        outcome_record_many(
+            user=user,
+            items=[
+                {
+                    "event_id": f"{user.pk}-a",
+                    "decision": decision.pk,
+                    "outcome_type": "MISSION_COMPLETED",
+                    "retention_score": value,
+                },
+                {
+                    "event_id": f"{user.pk}-b",
+                    "decision": decision.pk,
+                    "outcome_type": "MISSION_COMPLETED",
+                    "retention_score": value,
+                },
+            ],
+        )
+        expected[variant].append(value)
+    return expected
+
+
+def test_evaluate__per_user_unit_matches_scipy(strategy_catalog):
+    experiment = make_experiment(min_participants=10, min_duration_days=0)
+    expected = _assigned_outcomes(
+        experiment, {"control": [0.4, 0.5, 0.45, 0.35], "treatment": [0.6, 0.7, 0.65, 0.55]}
+    )
+    results = experiment_evaluate(experiment=experiment)
+    control = np.array(expected["control"])
+    treatment = np.array(expected["treatment"])
+    by_key = {v["key"]: v for v in results["variants"]}
+    assert by_key["control"]["with_outcomes"] == control.size
+    assert by_key["treatment"]["mean"] == pytest.approx(treatment.mean())
+    assert by_key["treatment"]["variance"] == pytest.approx(treatment.var(ddof=1))
+    (comparison,) = results["comparisons"]
+    welch = scipy_stats.ttest_ind(treatment, control, equal_var=False)
+    assert comparison["p_value"] == pytest.approx(welch.pvalue)
+    assert comparison["difference"] == pytest.approx(treatment.mean() - control.mean())
+    assert results["winner"] == "treatment"
+    assert results["readiness"]["ready"] is True
+    srm = scipy_stats.chisquare([control.size, treatment.size]).pvalue
+    assert results["sample_ratio"]["p_value"] == pytest.approx(srm)
+    experiment.refresh_from_db()
+    assert experiment.winning_variant.key == "treatment"
+    assert experiment.statistical_significance is True
+    assert experiment.variant_metrics["winner"] == "treatment"
+    assignment = Assignment.objects.filter(experiment=experiment).first()
+    assert assignment.metrics["outcomes"] == 2
+
+
+def test_evaluate__multivariate_holm_adjusted(strategy_catalog):
+    experiment = make_experiment(
+        experiment_type=Experiment.Type.MULTIVARIATE,
+        variants=[
+            ("control", "conservative", 1.0),
+            ("b", "balanced", 1.0),
+            ("p", "pattern_heavy", 1.0),
+        ],
+    )
+    _assigned_outcomes(experiment, {"control": [0.4, 0.5], "b": [0.5, 0.6], "p": [0.42, 0.52]})
+    results = experiment_evaluate(experiment=experiment)
+    raw = [row["p_value"] for row in results["comparisons"]]
+    adjusted = [row["adjusted_p_value"] for row in results["comparisons"]]
+    from outcomes.stats import holm
+
+    assert adjusted == pytest.approx(holm(raw))
+
+
+def test_evaluate__srm_flagged(strategy_catalog):
+    experiment = make_experiment(
+        variants=[("control", "conservative", 1.0), ("treatment", "balanced", 1.0)]
+    )
+    variants = list(experiment.variants.order_by("pk"))
+    now = timezone.now()
+    users = UserFactory.create_batch(120)
+    Assignment.objects.bulk_create(
+        Assignment(
+            experiment=experiment,
+            user=u,
+            variant=variants[0 if i < 90 else 1],
+            propensity=0.5,
+            assigned_at=now,
+        )
+        for i, u in enumerate(users)
+    )
+    results = experiment_evaluate(experiment=experiment)
+    assert results["sample_ratio"]["mismatch"] is True
+    assert results["sample_ratio"]["p_value"] == pytest.approx(
+        scipy_stats.chisquare([90, 30]).pvalue
+    )
+
+
+def test_evaluate_due__scheduled_start_and_end(strategy_catalog):
+    from experiments.services.experiments import experiment_start
+
+    scheduled = make_experiment(start=False, name="Later")
+    experiment_start(
+        actor=None, experiment=scheduled, start_date=timezone.now() + datetime.timedelta(hours=1)
+    )
+    Experiment.objects.filter(pk=scheduled.pk).update(
+        start_date=timezone.now() - datetime.timedelta(minutes=1)
+    )
+    ending = make_experiment(context="SESSION", name="Ends")
+    Experiment.objects.filter(pk=ending.pk).update(
+        end_date=timezone.now() - datetime.timedelta(minutes=1)
+    )
+    result = experiments_evaluate_due()
+    assert result["started"] == 1
+    assert result["completed"] == 1
+    assert Experiment.objects.get(pk=scheduled.pk).status == "ACTIVE"
+    assert Experiment.objects.get(pk=ending.pk).status == "COMPLETED"
+
+
+# --- Bandit weights -------------------------------------------------------------------------
+
+
+def test_bandit_weights__burn_in_equal_then_best_favoured(strategy_catalog, settings):
+    settings.BANDIT_BURN_IN = 5
+    experiment = make_experiment(
+        experiment_type=Experiment.Type.MULTI_ARMED_BANDIT,
+        variants=[("control", "conservative", 1.0), ("b", "balanced", 1.0)],
+    )
+    bandit_weights_update(seed=1)
+    snapshot = BanditWeightSnapshot.objects.get(experiment=experiment)
+    assert snapshot.weights == {"control": 0.5, "b": 0.5}
+    assert snapshot.seed == 1
+    _assigned_outcomes(experiment, {"control": [0.2, 0.3, 0.25], "b": [0.8, 0.9, 0.85]})
+    bandit_weights_update(seed=2)
+    latest = BanditWeightSnapshot.objects.filter(experiment=experiment).latest("computed_at")
+    assert latest.weights["b"] > 0.9
+    assert latest.weights["control"] >= experiment.min_arm_share - 1e-12
+    weights = dict(Variant.objects.filter(experiment=experiment).values_list("key", "weight"))
+    assert weights == pytest.approx(latest.weights)
+    assert Outcome.objects.exists()
