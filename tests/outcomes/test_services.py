@@ -165,7 +165,7 @@ def test_windows__rerun_replaces_rows(window_data):
 
 
 def test_windows__late_outcome_picked_up(window_data):
-    users, personalized, baseline = window_data
+    users, _personalized, baseline = window_data
     effectiveness_windows_compute()
     _explicit(users[1], "late", applied=False, retention_score=0.1, when=_at(20))
     # Only windows with outcomes stored since the last run (and a short overlap) are redone.
