@@ -3,6 +3,7 @@ schedule is code, so that every deployment runs the same timetable."""
 
 import os
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
@@ -13,35 +14,41 @@ app = Celery("attune")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# DESIGN.md §6. Task names are stable strings.
-BEAT_SCHEDULE = {
-    "outcomes.recompute_bandit_rewards": {
-        "task": "outcomes.recompute_bandit_rewards",
-        "schedule": 60.0,
-    },
-    "experiments.update_bandit_weights": {
-        "task": "experiments.update_bandit_weights",
-        "schedule": crontab(minute="*/15"),
-    },
-    "outcomes.compute_effectiveness_windows": {
-        "task": "outcomes.compute_effectiveness_windows",
-        "schedule": crontab(minute="5"),
-    },
-    "outcomes.evaluate_experiments": {
-        "task": "outcomes.evaluate_experiments",
-        "schedule": crontab(minute="10"),
-    },
-    "logs.purge_expired_logs": {
-        "task": "logs.purge_expired_logs",
-        "schedule": crontab(minute="17", hour="3"),
-    },
-}
-app.conf.beat_schedule = BEAT_SCHEDULE
+
+def beat_schedule() -> dict[str, dict[str, Any]]:
+    """DESIGN.md §6. Task names are stable strings; read when Celery is configured, after
+    Django's settings."""
+    from django.conf import settings
+
+    return {
+        "outcomes.recompute_bandit_rewards": {
+            "task": "outcomes.recompute_bandit_rewards",
+            "schedule": 60.0,
+        },
+        "experiments.update_bandit_weights": {
+            "task": "experiments.update_bandit_weights",
+            "schedule": settings.BANDIT_UPDATE_MINUTES * 60.0,
+        },
+        "outcomes.compute_effectiveness_windows": {
+            "task": "outcomes.compute_effectiveness_windows",
+            "schedule": crontab(minute="5"),
+        },
+        "outcomes.evaluate_experiments": {
+            "task": "outcomes.evaluate_experiments",
+            "schedule": crontab(minute="10"),
+        },
+        "logs.purge_expired_logs": {
+            "task": "logs.purge_expired_logs",
+            "schedule": crontab(minute="17", hour="3"),
+        },
+    }
 
 
 @app.on_after_configure.connect
-def _create_filesystem_broker_folders(sender: Celery, **kwargs: object) -> None:
-    """The embedded broker (kombu's filesystem transport) needs its folders to exist."""
+def _configure(sender: Celery, **kwargs: object) -> None:
+    """The beat schedule, and the folders the embedded broker (kombu's filesystem transport)
+    needs."""
+    sender.conf.beat_schedule = beat_schedule()
     options = sender.conf.broker_transport_options or {}
     for key in ("data_folder_in", "data_folder_out", "processed_folder"):
         if options.get(key):

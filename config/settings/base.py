@@ -141,6 +141,12 @@ if REDIS_URL:
         # Above every task's hard time limit and retry countdown: a task still running when
         # the visibility timeout expires is delivered again and runs twice (DESIGN.md §10).
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=7200),
+        # How often a worker looks for messages of dead workers to deliver again.
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+        # A broker that vanishes without closing the connection must not hang a request.
+        "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT", default=5.0),
+        "socket_connect_timeout": env.float("REDIS_SOCKET_CONNECT_TIMEOUT", default=2.0),
     }
 else:
     CELERY_BROKER_URL = "filesystem://"

@@ -4,7 +4,7 @@ from io import StringIO
 from django.core.management import call_command
 from django.utils import timezone
 
-from config.celery_app import BEAT_SCHEDULE
+from config.celery_app import beat_schedule
 from logs.models import PersonalizationLog
 from logs.tasks import purge_expired_logs
 from tests.logs.factories import PersonalizationLogFactory
@@ -26,7 +26,7 @@ def test_purge_task__deletes_expired(user):
 
 
 def test_purge_task__on_beat_schedule_daily():
-    entry = BEAT_SCHEDULE["logs.purge_expired_logs"]
+    entry = beat_schedule()["logs.purge_expired_logs"]
     assert entry["task"] == purge_expired_logs.name == "logs.purge_expired_logs"
     assert entry["schedule"].hour == {3}
 
