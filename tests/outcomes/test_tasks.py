@@ -31,7 +31,8 @@ def test_tasks__reliability_options(task):
     assert task.acks_late is True
     assert task.reject_on_worker_lost is True
     assert task.max_retries == 5
-    assert task.time_limit and task.soft_time_limit < task.time_limit
+    assert task.time_limit
+    assert task.soft_time_limit < task.time_limit
     assert any(issubclass(BrokerError, e) for e in task.autoretry_for)
 
 
