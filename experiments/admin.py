@@ -17,6 +17,7 @@ from experiments.models import (
     Variant,
 )
 from experiments.params import params_errors
+from experiments.selectors import experiment_results_display
 from experiments.services import experiments as experiment_services
 from logs.admin import AuditedModelAdmin, ReadOnlyModelAdmin
 
@@ -134,6 +135,15 @@ class ExperimentAdmin(AuditedModelAdmin):
             },
         ),
     )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        experiment = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if experiment is not None:
+            context["results"] = experiment_results_display(experiment)
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None and obj.status != Experiment.Status.DRAFT:

@@ -41,3 +41,60 @@ def decision_list(
     if owner is not None:
         queryset = queryset.filter(user=owner)
     return apply_filters(DecisionFilter, filters, queryset)
+
+
+def experiment_results_display(experiment: Experiment) -> dict[str, Any]:
+    """What the admin shows of the last evaluation (cached on the experiment by the
+    outcomes app): tables, an interval chart of the variant means and, for bandits, the
+    allocation over time."""
+    from math import sqrt
+
+    from scipy import stats as scipy_stats
+
+    from experiments import charts
+    from experiments.models import BanditWeightSnapshot
+
+    results = experiment.variant_metrics or {}
+    intervals = []
+    variants = []
+    for variant in results.get("variants", []):
+        n, mean, variance = (
+            variant.get("with_outcomes", 0),
+            variant.get("mean"),
+            variant.get("variance"),
+        )
+        low = high = None
+        if mean is not None and variance is not None and n >= 2:
+            half = float(scipy_stats.t.ppf(0.975, n - 1)) * sqrt(variance / n)
+            low, high = mean - half, mean + half
+            intervals.append(
+                charts.Interval(
+                    label=f"{variant['key']} (n={n})",
+                    mean=mean,
+                    low=low,
+                    high=high,
+                    highlight=variant.get("is_control", False),
+                )
+            )
+        variants.append({**variant, "ci_low": low, "ci_high": high})
+    snapshots = list(
+        BanditWeightSnapshot.objects.filter(experiment=experiment).order_by("computed_at")[:500]
+    )
+    allocation = ""
+    if snapshots:
+        keys = sorted({key for s in snapshots for key in s.weights})
+        allocation = charts.allocation_chart(
+            [f"{s.computed_at:%Y-%m-%d %H:%M}" for s in snapshots],
+            {key: [float(s.weights.get(key, 0.0)) for s in snapshots] for key in keys},
+        )
+    return {
+        "evaluated_at": results.get("evaluated_at"),
+        "primary_metric": results.get("primary_metric", experiment.primary_metric),
+        "variants": variants,
+        "comparisons": results.get("comparisons", []),
+        "sample_ratio": results.get("sample_ratio", {}),
+        "readiness": results.get("readiness", {}),
+        "winner": results.get("winner"),
+        "means_chart": charts.interval_chart(intervals),
+        "allocation_chart": allocation,
+    }

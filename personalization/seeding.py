@@ -23,6 +23,18 @@ class SeedContext:
 
     options: dict[str, object] = field(default_factory=dict)
     created: dict[str, object] = field(default_factory=dict)
+    progress_callback: Callable[[str], None] | None = None
+    progressed: bool = False
+
+    def progress(self, message: str) -> None:
+        """Report progress of a long step on one line."""
+        if self.progress_callback is not None:
+            self.progress_callback(message)
+            self.progressed = True
+
+    def option(self, name: str, default: int) -> int:
+        value = self.options.get(name)
+        return int(value) if isinstance(value, int) else default
 
 
 @dataclass(frozen=True)

@@ -361,3 +361,32 @@ def test_bandit_weights__burn_in_equal_then_best_favoured(strategy_catalog, sett
     weights = dict(Variant.objects.filter(experiment=experiment).values_list("key", "weight"))
     assert weights == pytest.approx(latest.weights)
     assert Outcome.objects.exists()
+
+
+def test_admin_experiment_page__results_and_allocation_charts(
+    client, staff_user, strategy_catalog, settings
+):
+    from django.urls import reverse
+
+    settings.BANDIT_BURN_IN = 2
+    experiment = make_experiment(
+        experiment_type=Experiment.Type.MULTI_ARMED_BANDIT,
+        variants=[("control", "conservative", 1.0), ("b", "balanced", 1.0)],
+    )
+    _assigned_outcomes(experiment, {"control": [0.2, 0.3], "b": [0.7, 0.8]})
+    bandit_weights_update(seed=1)
+    bandit_weights_update(seed=2)
+    client.force_login(staff_user)
+    response = client.post(
+        reverse("admin:experiments_experiment_changelist"),
+        {"action": "evaluate_now", "_selected_action": [experiment.pk]},
+        follow=True,
+    )
+    assert "evaluated" in response.content.decode()
+    page = client.get(
+        reverse("admin:experiments_experiment_change", args=[experiment.pk])
+    ).content.decode()
+    assert 'aria-label="Means with 95% intervals"' in page
+    assert 'aria-label="Allocation over time"' in page
+    assert "Chance to beat control" in page
+    assert "cdn" not in page.lower()

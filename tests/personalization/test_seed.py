@@ -11,7 +11,7 @@ from personalization.models import User
 
 def _seed() -> str:
     out = StringIO()
-    call_command("seed", stdout=out)
+    call_command("seed", "--users", "3", "--days", "6", "--seed", "1", stdout=out)
     return out.getvalue()
 
 
@@ -35,7 +35,7 @@ def test_seed__idempotent():
     _seed()
     tokens = list(Token.objects.values_list("key", flat=True))
     _seed()
-    assert User.objects.count() == 3  # staff, demo, service account
+    assert User.objects.count() == 6  # staff, demo, service account, 3 synthetic learners
     assert list(Token.objects.values_list("key", flat=True)) == tokens
 
 
@@ -75,3 +75,28 @@ def test_seed__demo_profile_complete_and_stable():
     counts = (SkillAssessment.objects.count(), Interaction.objects.count())
     _seed()
     assert (SkillAssessment.objects.count(), Interaction.objects.count()) == counts
+
+
+@pytest.mark.django_db
+def test_seed__experiments_and_history_show_real_numbers():
+    from experiments.models import Assignment, BanditWeightSnapshot, Experiment, Strategy
+    from outcomes.models import Effectiveness, Outcome
+
+    report = _seed()
+    assert Strategy.objects.count() == 16
+    ab = Experiment.objects.get(experiment_type="AB_TEST", context="MISSION", status="ACTIVE")
+    demo = User.objects.get(username="demo")
+    assert Assignment.objects.filter(experiment=ab, user=demo).exists()
+    assert ab.evaluated_at is not None
+    assert ab.variant_metrics["variants"]
+    bandit = Experiment.objects.get(experiment_type="MULTI_ARMED_BANDIT", status="ACTIVE")
+    assert BanditWeightSnapshot.objects.filter(experiment=bandit).count() >= 2
+    # 4 learners × 3 days (every other day of 6) × 2 contexts
+    assert Outcome.objects.count() == 24
+    assert Outcome.objects.filter(user=demo).exists()
+    assert Effectiveness.objects.filter(scope="GLOBAL").exists()
+    assert "new outcomes" in report
+    snapshots = BanditWeightSnapshot.objects.count()
+    _seed()
+    assert Outcome.objects.count() == 24
+    assert BanditWeightSnapshot.objects.count() == snapshots

@@ -1,0 +1,179 @@
+"""Seed steps of the outcomes app: a demo bandit experiment, and weeks of decisions and
+outcomes by synthetic users with known true strategy effects, so that windows, bandits and
+experiment results show real numbers after `make run`."""
+
+import datetime
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from experiments.models import Assignment, Context, Decision, Experiment, Strategy
+from experiments.services.decisions import decision_make
+from experiments.services.experiments import experiment_create, experiment_start
+from outcomes.models import Outcome
+from outcomes.services.effectiveness import effectiveness_windows_compute
+from outcomes.services.evaluation import bandit_weights_update, experiments_evaluate_due
+from outcomes.services.ingest import outcome_record_many
+from outcomes.services.rewards import bandit_rewards_recompute
+from outcomes.sql import WindowIndex
+from personalization.models import Preferences, User
+from personalization.seeding import SeedContext
+
+# The true effect of each strategy on every score, over a baseline of 0.45 (DESIGN.md §9).
+TRUE_EFFECTS = {
+    "conservative": 0.0,
+    "balanced": 0.06,
+    "pattern_heavy": 0.10,
+    "prediction_heavy": 0.03,
+}
+BASE_SCORE = 0.45
+NOISE = 0.12
+CONTEXTS = (Context.MISSION, Context.SESSION)
+OUTCOME_TYPES = {Context.MISSION: "MISSION_COMPLETED", Context.SESSION: "SESSION_COMPLETED"}
+DEMO_BANDIT = "Session pacing bandit"
+
+
+@transaction.atomic
+def seed_demo_bandit(context: SeedContext) -> str:
+    """An ACTIVE Thompson-sampling bandit over the four SESSION strategies."""
+    experiment = Experiment.objects.filter(name=DEMO_BANDIT).first()
+    if experiment is None:
+        strategies = {s.key: s for s in Strategy.objects.filter(context=Context.SESSION)}
+        experiment = experiment_create(
+            actor=None,
+            data={
+                "name": DEMO_BANDIT,
+                "description": "Which session pacing works best? Traffic follows the evidence.",
+                "experiment_type": Experiment.Type.MULTI_ARMED_BANDIT,
+                "context": Context.SESSION,
+                "algorithm": Experiment.Algorithm.THOMPSON,
+            },
+            variants=[
+                {
+                    "key": key,
+                    "name": strategies[key].name,
+                    "strategy": strategies[key],
+                    "is_control": key == "conservative",
+                }
+                for key in ("conservative", "balanced", "pattern_heavy", "prediction_heavy")
+            ],
+        )
+    busy = Experiment.objects.filter(context=Context.SESSION, status=Experiment.Status.ACTIVE)
+    if experiment.status == Experiment.Status.DRAFT and not busy.exists():
+        experiment = experiment_start(actor=None, experiment=experiment)
+    return f"demo bandit: {experiment.status}"
+
+
+def _history(
+    user: User,
+    *,
+    prefix: str,
+    days: int,
+    rng: np.random.Generator,
+    now: datetime.datetime,
+    strategy_keys: dict[int, str],
+) -> tuple[int, int]:
+    """Every other day, a decision per context and the outcome it led to."""
+    if Outcome.objects.filter(user=user, event_id__startswith=prefix).exists():
+        return 0, 0
+    offset = float(rng.normal(0.0, 0.05))  # this learner is a little better or worse
+    items: list[dict[str, Any]] = []
+    backdated: list[Decision] = []
+    for day in range(0, days, 2):
+        for context in CONTEXTS:
+            decision = decision_make(user=user, context=context, rng=rng).decision
+            effect = TRUE_EFFECTS.get(strategy_keys.get(decision.strategy_id, ""), 0.0)
+            occurred = now - datetime.timedelta(days=days - day, hours=float(rng.uniform(0, 20)))
+            decision.created_at = occurred - datetime.timedelta(minutes=5)
+            backdated.append(decision)
+
+            def score() -> float:
+                value = BASE_SCORE + effect + offset + rng.normal(0.0, NOISE)  # noqa: B023
+                return round(float(np.clip(value, 0.0, 1.0)), 4)
+
+            items.append(
+                {
+                    "event_id": f"{prefix}{context.lower()}-{day}",
+                    "decision": decision.pk,
+                    "outcome_type": OUTCOME_TYPES[context],
+                    "occurred_at": occurred,
+                    "retention_score": score(),
+                    "completion_rate": score(),
+                    "engagement_score": score(),
+                    "session_duration_minutes": round(float(rng.uniform(10, 60)), 1),
+                }
+            )
+    Decision.objects.bulk_update(backdated, ["created_at"])
+    outcome_record_many(user=user, items=items)
+    return len(backdated), len(items)
+
+
+def seed_outcome_history(context: SeedContext) -> str:
+    """`--users N --days D --seed S`: synthetic learners (and the demo user) with D days of
+    decisions and outcomes, then one run of every recomputation."""
+    users_wanted = context.option("users", 40)
+    days = context.option("days", 42)
+    seed = context.option("seed", 7)
+    rng = np.random.default_rng(seed)
+    now = timezone.now()
+    levels = ["LOW", "MEDIUM", "MEDIUM", "HIGH"]
+    learners = [User.objects.get(username=settings.SEED_DEMO_USERNAME)]
+    for index in range(users_wanted):
+        username = f"learner-{seed}-{index:03d}"
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"external_id": username, "display_name": f"Learner {index + 1}"},
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            Preferences.objects.get_or_create(
+                user=user, defaults={"personalization_level": levels[index % len(levels)]}
+            )
+        learners.append(user)
+    decisions = outcomes = 0
+    strategy_keys = dict(Strategy.objects.values_list("id", "key"))
+    for number, user in enumerate(learners, start=1):
+        with transaction.atomic():
+            made, stored = _history(
+                user,
+                prefix=f"seed-{seed}-",
+                days=days,
+                rng=rng,
+                now=now,
+                strategy_keys=strategy_keys,
+            )
+        decisions, outcomes = decisions + made, outcomes + stored
+        if number % 10 == 0 or number == len(learners):
+            context.progress(f"learner {number}/{len(learners)}: {outcomes} outcomes so far")
+    if not outcomes:
+        return f"history: {len(learners)} learners, already seeded"
+    # The experiments have been running as long as the history.
+    started = now - datetime.timedelta(days=days)
+    running = Experiment.objects.filter(status=Experiment.Status.ACTIVE, start_date__gt=started)
+    for experiment in running:
+        Experiment.objects.filter(pk=experiment.pk).update(start_date=started)
+        Assignment.objects.filter(experiment=experiment).update(assigned_at=started)
+    context.progress("recomputing rewards, windows, bandit weights and results")
+    bandit_rewards_recompute()
+    windows = set(
+        Outcome.objects.annotate(
+            window=WindowIndex("occurred_at", days=settings.EFFECTIVENESS_WINDOW_DAYS)
+        )
+        .values_list("window", flat=True)
+        .distinct()
+        .order_by()
+    )
+    effect = effectiveness_windows_compute(windows=windows)
+    # A few reweightings across the history, so the allocation chart has a course.
+    for step, fraction in enumerate((0.75, 0.5, 0.25, 0.0)):
+        bandit_weights_update(now=now - datetime.timedelta(days=days * fraction), seed=seed + step)
+    evaluated = experiments_evaluate_due()
+    return (
+        f"history: {len(learners)} learners, {decisions} new decisions, {outcomes} new outcomes; "
+        f"{effect['global']} GLOBAL and {effect['user']} USER effectiveness rows; "
+        f"{evaluated['evaluated']} experiment(s) evaluated"
+    )
