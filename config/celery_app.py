@@ -37,6 +37,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "outcomes.evaluate_experiments",
             "schedule": crontab(minute="10"),
         },
+        "recommendations.expire_stale": {
+            "task": "recommendations.expire_stale",
+            "schedule": crontab(minute="30", hour="2"),
+        },
         "logs.purge_expired_logs": {
             "task": "logs.purge_expired_logs",
             "schedule": crontab(minute="17", hour="3"),

@@ -27,6 +27,7 @@ class AuditEvent(TimeStampedModel):
         EXPERIMENT_CANCELLED = "EXPERIMENT_CANCELLED", "Experiment cancelled"
         STRATEGY_CHANGED = "STRATEGY_CHANGED", "Strategy changed"
         CONFIG_CHANGED = "CONFIG_CHANGED", "Strategy config changed"
+        CONTENT_CHANGED = "CONTENT_CHANGED", "Content item changed"
         REQUEST_LOGS_PURGED = "REQUEST_LOGS_PURGED", "Request logs purged"
 
     actor = models.ForeignKey(

@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.personalization.factories",
     "tests.logs.factories",
     "tests.experiments.factories",
+    "tests.recommendations.factories",
 ]
 
 

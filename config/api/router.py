@@ -26,6 +26,11 @@ from personalization.api.views import (
     MeView,
     UserViewSet,
 )
+from recommendations.api.views import (
+    ContentItemViewSet,
+    LearningPathViewSet,
+    RecommendationViewSet,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -39,6 +44,9 @@ router.register("experiments", ExperimentViewSet, basename="experiment")
 router.register("decisions", DecisionViewSet, basename="decision")
 router.register("outcomes", OutcomeViewSet, basename="outcome")
 router.register("effectiveness", EffectivenessViewSet, basename="effectiveness")
+router.register("content-items", ContentItemViewSet, basename="content-item")
+router.register("recommendations", RecommendationViewSet, basename="recommendation")
+router.register("learning-paths", LearningPathViewSet, basename="learning-path")
 router.register("audit", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [

@@ -258,6 +258,8 @@ SPECTACULAR_SETTINGS = {
         "InteractionTypeEnum": "config.api.enums.INTERACTION_TYPE",
         "RequestLogStatusEnum": "config.api.enums.REQUEST_LOG_STATUS",
         "ExperimentStatusEnum": "config.api.enums.EXPERIMENT_STATUS",
+        "ContentItemTypeEnum": "config.api.enums.CONTENT_ITEM_TYPE",
+        "OutcomeContentTypeEnum": "config.api.enums.OUTCOME_CONTENT_TYPE",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",

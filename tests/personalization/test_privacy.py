@@ -87,6 +87,17 @@ def _outcome_and_effectiveness(user: User) -> None:
     effectiveness_windows_compute()
 
 
+def _recommendations_and_path(user: User) -> None:
+    from recommendations.models import LearningPath
+    from recommendations.services.generation import recommendations_generate
+    from recommendations.services.paths import learning_path_create
+
+    if LearningPath.objects.filter(user=user).exists():  # one maker serves both models
+        return
+    recommendations_generate(user=user, limit=2)
+    learning_path_create(user=user, goal="Privacy", skills=["testing"])
+
+
 # One way to give a user a row of each model that references the user model.
 ROW_MAKERS: dict[str, Callable[[User], object]] = {
     "personalization.preferences": lambda u: Preferences.objects.create(user=u),
@@ -105,6 +116,8 @@ ROW_MAKERS: dict[str, Callable[[User], object]] = {
     "experiments.assignment": _decisions_with_assignment,
     "outcomes.outcome": _outcome_and_effectiveness,
     "outcomes.effectiveness": _outcome_and_effectiveness,
+    "recommendations.recommendation": _recommendations_and_path,
+    "recommendations.learningpath": _recommendations_and_path,
 }
 
 
@@ -125,7 +138,7 @@ def test_every_user_reference_has_a_row_maker():
 
 
 @pytest.fixture
-def user_with_everything(strategy_catalog) -> User:
+def user_with_everything(strategy_catalog, content_catalog) -> User:
     user = UserFactory(display_name="Erin Example", external_id="erin-1")
     for make in ROW_MAKERS.values():
         make(user)
@@ -144,6 +157,7 @@ def test_export__every_referencing_model_included(user_with_everything):
     (own,) = data["personalization.user"]
     assert own["display_name"] == "Erin Example"
     assert own["password"] != user.password
+    assert data["recommendations.learningpathitem"]
     (token,) = data["authtoken.token"]
     assert token["key"] != Token.objects.get(user=user).key
 

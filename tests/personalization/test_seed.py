@@ -91,12 +91,28 @@ def test_seed__experiments_and_history_show_real_numbers():
     assert ab.variant_metrics["variants"]
     bandit = Experiment.objects.get(experiment_type="MULTI_ARMED_BANDIT", status="ACTIVE")
     assert BanditWeightSnapshot.objects.filter(experiment=bandit).count() >= 2
-    # 4 learners × 3 days (every other day of 6) × 2 contexts
-    assert Outcome.objects.count() == 24
+    # 4 learners × 3 days (every other day of 6) × 2 contexts, and the demo's completed
+    # recommendation
+    history = Outcome.objects.exclude(outcome_type="CONTENT_ENGAGED")
+    assert history.count() == 24
+    assert Outcome.objects.filter(outcome_type="CONTENT_ENGAGED").count() == 1
     assert Outcome.objects.filter(user=demo).exists()
     assert Effectiveness.objects.filter(scope="GLOBAL").exists()
     assert "new outcomes" in report
     snapshots = BanditWeightSnapshot.objects.count()
     _seed()
-    assert Outcome.objects.count() == 24
+    assert Outcome.objects.count() == 25
     assert BanditWeightSnapshot.objects.count() == snapshots
+
+
+@pytest.mark.django_db
+def test_seed__demo_recommendations_and_path():
+    from recommendations.models import LearningPath, Recommendation
+
+    _seed()
+    demo = User.objects.get(username="demo")
+    states = set(Recommendation.objects.filter(user=demo).values_list("status", flat=True))
+    assert states == {"PENDING", "ACCEPTED", "DECLINED", "COMPLETED", "EXPIRED"}
+    path = LearningPath.objects.get(user=demo, status="ACTIVE")
+    assert path.stages.count() == 3
+    assert 0 < path.progress < 1

@@ -1,0 +1,1 @@
+"""Writes of the recommendations app, one module per sub-domain."""
