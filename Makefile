@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-e2e lint format migrations clean
+.PHONY: help install run test lint format migrations bench bench-quick clean
 
 help:
 	@echo "make run      start web, worker and beat (embedded default unless DATABASE_URL/REDIS_URL)"
 	@echo "make test     lint's fast part, then the whole test suite"
 	@echo "make lint     ruff, mypy and makemigrations --check"
 	@echo "make format   ruff format and ruff check --fix"
+	@echo "make bench    decide, ingest and recompute against this machine's limits (PostgreSQL, Redis, wrk)"
 	@echo "make clean    remove local state (var/) and caches"
 
 $(STAMP): pyproject.toml
@@ -38,6 +39,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.run --quick
 
 migrations: $(STAMP)
 	$(BIN)/python manage.py makemigrations
