@@ -206,3 +206,18 @@ def test_throttle__service_account_counted_once_across_users(service_client, mon
         service_client.get(LOGS_URL, HTTP_X_ON_BEHALF_OF=str(u.pk)).status_code for u in users
     ]
     assert statuses == [200, 200, 429]
+
+
+def test_on_behalf_of__permission_through_a_group(user):
+    from django.contrib.auth.models import Group, Permission
+
+    from tests.conftest import token_client
+
+    group = Group.objects.create(name="client applications")
+    group.permissions.add(
+        Permission.objects.get(codename="act_for_users", content_type__app_label="personalization")
+    )
+    account = UserFactory()
+    account.groups.add(group)
+    response = token_client(account).get(LOGS_URL, HTTP_X_ON_BEHALF_OF=str(user.pk))
+    assert response.status_code == 200
