@@ -1,75 +1,58 @@
 """Per-config bandit statistics, rebuilt from the raw rows (DESIGN.md §6)."""
 
-from typing import Any
-
-import numpy as np
-from django.db import transaction
-from django.db.models import Count, Sum
+from django.db import connection, transaction
 
 from config.db import serialized
 from experiments.catalog import population_invalidate
-from experiments.models import Decision, StrategyConfig
-from outcomes.models import Outcome
 
 LOCK = "outcomes.recompute_bandit_rewards"
+
+# One statement: two GROUP BYs over the raw rows, joined to every config, and an UPDATE of
+# only the configs whose figures differ — so a rerun writes nothing. Standard SQL that
+# PostgreSQL and SQLite (≥ 3.33, UPDATE … FROM) both run.
+RECOMPUTE_SQL = """
+WITH chosen AS (
+    SELECT config_id, COUNT(*) AS n
+    FROM experiments_decision WHERE config_id IS NOT NULL GROUP BY config_id
+), rewarded AS (
+    SELECT config_id, COUNT(*) AS n, SUM(reward) AS total
+    FROM outcomes_outcome WHERE config_id IS NOT NULL GROUP BY config_id
+), fresh AS (
+    SELECT c.id,
+           COALESCE(chosen.n, 0) AS selected,
+           COALESCE(rewarded.n, 0) AS rewarded_n,
+           COALESCE(rewarded.total, 0.0) AS total
+    FROM experiments_strategyconfig c
+    LEFT JOIN chosen ON chosen.config_id = c.id
+    LEFT JOIN rewarded ON rewarded.config_id = c.id
+)
+UPDATE experiments_strategyconfig
+SET times_selected = fresh.selected,
+    times_rewarded = fresh.rewarded_n,
+    total_reward = fresh.total,
+    avg_reward = CASE WHEN fresh.rewarded_n > 0 THEN fresh.total / fresh.rewarded_n ELSE 0.0 END
+FROM fresh
+WHERE fresh.id = experiments_strategyconfig.id
+  AND (experiments_strategyconfig.times_selected <> fresh.selected
+       OR experiments_strategyconfig.times_rewarded <> fresh.rewarded_n
+       OR ABS(experiments_strategyconfig.total_reward - fresh.total) > 1e-9)
+"""
 
 
 @transaction.atomic
 def bandit_rewards_recompute() -> dict[str, int]:
     """times_selected = decisions that chose the config; times_rewarded, total_reward and
-    avg_reward = count, sum and mean of the rewards of outcomes attributed to it. Two SQL
-    GROUP BYs; only configs whose figures changed are written, so a rerun writes nothing.
-    Serialised by an advisory lock, so concurrent runs cannot interleave."""
+    avg_reward = count, sum and mean of the rewards of outcomes attributed to it. Computed
+    and written by the database in one statement, serialised by an advisory lock."""
     serialized(LOCK)
-    decisions = dict(
-        Decision.objects.filter(config__isnull=False)
-        .values("config_id")
-        .annotate(n=Count("id"))
-        .values_list("config_id", "n")
-        .order_by()
-    )
-    rewards = {
-        config_id: (n, total)
-        for config_id, n, total in Outcome.objects.filter(config__isnull=False)
-        .values("config_id")
-        .annotate(n=Count("id"), total=Sum("reward"))
-        .values_list("config_id", "n", "total")
-        .order_by()
-    }
-    current = np.array(
-        list(
-            StrategyConfig.objects.values_list(
-                "id", "times_selected", "times_rewarded", "total_reward"
-            )
-        ),
-        dtype=float,
-    ).reshape(-1, 4)
-    ids = current[:, 0].astype(np.int64)
-    selected = np.array([decisions.get(int(i), 0) for i in ids], dtype=float)
-    rewarded = np.array([rewards.get(int(i), (0, 0.0))[0] for i in ids], dtype=float)
-    totals = np.array([rewards.get(int(i), (0, 0.0))[1] or 0.0 for i in ids], dtype=float)
-    changed = (
-        (current[:, 1] != selected)
-        | (current[:, 2] != rewarded)
-        | ~np.isclose(current[:, 3], totals, rtol=0, atol=1e-9)
-    )
-    updates: list[Any] = []
-    for index in np.flatnonzero(changed):
-        n = int(rewarded[index])
-        updates.append(
-            StrategyConfig(
-                pk=int(ids[index]),
-                times_selected=int(selected[index]),
-                times_rewarded=n,
-                total_reward=float(totals[index]),
-                avg_reward=float(totals[index] / n) if n else 0.0,
-            )
-        )
-    StrategyConfig.objects.bulk_update(
-        updates,
-        ["times_selected", "times_rewarded", "total_reward", "avg_reward"],
-        batch_size=1000,
-    )
-    if updates:
+    with connection.cursor() as cursor:
+        cursor.execute(RECOMPUTE_SQL)
+        updated = cursor.rowcount
+        if updated < 0:  # sqlite3 reports no row count for a statement that starts with WITH
+            cursor.execute("SELECT changes()")
+            updated = cursor.fetchone()[0]
+        cursor.execute("SELECT COUNT(*) FROM experiments_strategyconfig")
+        configs = cursor.fetchone()[0]
+    if updated:
         population_invalidate()
-    return {"configs": int(ids.size), "updated": len(updates)}
+    return {"configs": configs, "updated": updated}
