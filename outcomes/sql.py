@@ -38,6 +38,25 @@ class WindowIndex(models.Func):
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
+# Field types whose Python values psycopg adapts as they are (no Django conversion needed).
+DRIVER_ADAPTS = frozenset(
+    {
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "DateTimeField",
+        "FloatField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SlugField",
+        "SmallIntegerField",
+        "TextField",
+    }
+)
+
+
 def insert_ignoring_conflicts(
     model: type[models.Model],
     rows: Sequence[dict[str, Any]],
@@ -65,14 +84,36 @@ def insert_ignoring_conflicts(
     conflict = ", ".join(column(field(n)) for n in conflict_fields)
     returned = ", ".join(column(field(n)) for n in returning)
     result: list[tuple[Any, ...]] = []
-    chunk = 500
+    table = quote(model._meta.db_table)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array parameter per column: the statement stays small however many rows,
+            # so neither the driver nor the planner works per row.
+            arrays = [
+                [row[f.name] for row in rows]
+                if f.get_internal_type() in DRIVER_ADAPTS
+                else [f.get_db_prep_save(row[f.name], connection) for row in rows]
+                for f in fields
+            ]
+            unnest = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+            sql = (
+                "INSERT INTO %s (%s) SELECT * FROM unnest(%s) ON CONFLICT (%s) DO NOTHING RETURNING %s"
+                % (  # noqa: S608, UP031
+                    table,
+                    columns,
+                    unnest,
+                    conflict,
+                    returned,
+                )
+            )
+            cursor.execute(sql, arrays)
+            return list(cursor.fetchall())
+        chunk = 500
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             params = [f.get_db_prep_save(row[f.name], connection) for row in part for f in fields]
             # Only quoted identifiers of the model are formatted in; every value is a parameter.
             values = ", ".join([one_row] * len(part))
-            table = quote(model._meta.db_table)
             sql = "INSERT INTO %s (%s) VALUES %s ON CONFLICT (%s) DO NOTHING RETURNING %s" % (  # noqa: S608, UP031
                 table,
                 columns,
