@@ -38,6 +38,12 @@ class WindowIndex(models.Func):
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
+# Only quoted identifiers of the model are formatted into these; every value is a parameter.
+UNNEST_INSERT = (
+    "INSERT INTO {table} ({columns}) SELECT * FROM unnest({unnest}) "
+    "ON CONFLICT ({conflict}) DO NOTHING RETURNING {returned}"
+)
+
 # Field types whose Python values psycopg adapts as they are (no Django conversion needed).
 DRIVER_ADAPTS = frozenset(
     {
@@ -96,15 +102,8 @@ def insert_ignoring_conflicts(
                 for f in fields
             ]
             unnest = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-            sql = (
-                "INSERT INTO %s (%s) SELECT * FROM unnest(%s) ON CONFLICT (%s) DO NOTHING RETURNING %s"
-                % (  # noqa: S608, UP031
-                    table,
-                    columns,
-                    unnest,
-                    conflict,
-                    returned,
-                )
+            sql = UNNEST_INSERT.format(
+                table=table, columns=columns, unnest=unnest, conflict=conflict, returned=returned
             )
             cursor.execute(sql, arrays)
             return list(cursor.fetchall())
@@ -124,3 +123,68 @@ def insert_ignoring_conflicts(
             cursor.execute(sql, params)
             result.extend(cursor.fetchall())
     return result
+
+
+def insert_columns(model: type[models.Model], columns: dict[str, list[Any]]) -> int:
+    """Insert rows given column-wise. On PostgreSQL one INSERT … SELECT FROM unnest(arrays),
+    whatever the number of rows; elsewhere bulk_create in batches."""
+    names = list(columns)
+    count = len(columns[names[0]]) if names else 0
+    if not count:
+        return 0
+    fields = [cast(models.Field, model._meta.get_field(name)) for name in names]
+    if connection.vendor != "postgresql":
+        attnames = [f.attname for f in fields]
+        rows = [
+            model(
+                **{attname: columns[name][i] for attname, name in zip(attnames, names, strict=True)}
+            )
+            for i in range(count)
+        ]
+        model._default_manager.bulk_create(rows, batch_size=500)
+        return count
+    quote = connection.ops.quote_name
+    arrays = [
+        columns[f.name]
+        if f.get_internal_type() in DRIVER_ADAPTS
+        else [f.get_db_prep_save(value, connection) for value in columns[f.name]]
+        for f in fields
+    ]
+    sql = "INSERT INTO %s (%s) SELECT * FROM unnest(%s)" % (  # noqa: S608, UP031
+        quote(model._meta.db_table),
+        ", ".join(quote(str(f.column)) for f in fields),
+        ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+    return count
+
+
+def update_columns(model: type[models.Model], ids: list[int], columns: dict[str, list[Any]]) -> int:
+    """UPDATE many rows by primary key, each with its own values: on PostgreSQL one
+    UPDATE … FROM unnest(arrays); elsewhere bulk_update."""
+    if not ids:
+        return 0
+    if connection.vendor != "postgresql":
+        objects = [
+            model(pk=pk, **{name: values[i] for name, values in columns.items()})
+            for i, pk in enumerate(ids)
+        ]
+        model._default_manager.bulk_update(objects, list(columns), batch_size=500)
+        return len(ids)
+    quote = connection.ops.quote_name
+    fields = [cast(models.Field, model._meta.get_field(name)) for name in columns]
+    table = quote(model._meta.db_table)
+    assignments = ", ".join(f"{quote(str(f.column))} = v.{quote(str(f.column))}" for f in fields)
+    casts = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    names = ", ".join(quote(str(f.column)) for f in fields)
+    sql = "UPDATE %s SET %s FROM unnest(%%s::bigint[], %s) AS v(id, %s) WHERE %s.id = v.id" % (  # noqa: S608, UP031
+        table,
+        assignments,
+        casts,
+        names,
+        table,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids, *columns.values()])
+        return cursor.rowcount

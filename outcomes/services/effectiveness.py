@@ -17,7 +17,7 @@ from config.db import serialized
 from experiments.models import Strategy, StrategyConfig
 from outcomes import stats
 from outcomes.models import SCORE_FIELDS, Effectiveness, Outcome
-from outcomes.sql import WindowIndex
+from outcomes.sql import WindowIndex, insert_columns, update_columns
 from outcomes.windows import window_bounds
 
 LOCK = "outcomes.compute_effectiveness_windows"
@@ -116,11 +116,11 @@ def _rows_for_scope(
     now: datetime.datetime,
     configs: dict[tuple[Any, int], int],
     minimum: int,
-) -> list[Effectiveness]:
-    """Effectiveness rows of one scope from the grouped aggregates. Key columns: context,
-    strategy_id, personalization_applied, [user_id], window."""
+) -> dict[str, list[Any]]:
+    """Effectiveness rows of one scope, column-wise, from the grouped aggregates. Key
+    columns: context, strategy_id, personalization_applied, [user_id], window."""
     if keys.shape[0] == 0:
-        return []
+        return {}
     context, strategy, applied = keys[:, 0], keys[:, 1], keys[:, 2].astype(bool)
     user = keys[:, 3] if has_user else np.zeros(keys.shape[0], dtype=object)
     window = keys[:, -1].astype(int)
@@ -149,7 +149,7 @@ def _rows_for_scope(
             [r for r in personal_rows if (int(user[r]), int(strategy[r])) in configs], dtype=int
         )
     if personal_rows.size == 0:
-        return []
+        return {}
     personal = _group_stats(measures[personal_rows])
     empty = np.zeros(measures.shape[1])
     matched = np.array(
@@ -171,44 +171,47 @@ def _rows_for_scope(
     n_p, n_b = personal.reward.n, baseline.reward.n
     significant = (correlation["p_value"] < 0.05) & (n_p >= minimum) & (n_b >= minimum)
 
-    def value(array: np.ndarray, i: int) -> float | None:
-        number = float(array[i])
-        return number if np.isfinite(number) else None
+    def nullable(array: np.ndarray) -> list[float | None]:
+        return [float(v) if np.isfinite(v) else None for v in array]
 
-    result = []
-    for i, r in enumerate(personal_rows):
-        start, end = window_bounds(int(window[r]), days)
-        user_id = int(user[r]) if has_user else None
-        result.append(
-            Effectiveness(
-                scope=scope,
-                context=context[r],
-                strategy_id=int(strategy[r]),
-                user_id=user_id,
-                config_id=configs[(user_id, int(strategy[r]))] if has_user else None,
-                window_start=start,
-                window_end=end,
-                n_personalized=int(n_p[i]),
-                n_baseline=int(n_b[i]),
-                sample_size=int(n_p[i] + n_b[i]),
-                mean_personalized=value(personal.reward.mean, i),
-                mean_baseline=value(baseline.reward.mean, i),
-                difference=value(welch["difference"], i),
-                standard_error=value(welch["standard_error"], i),
-                ci_lower=value(welch["ci_lower"], i),
-                ci_upper=value(welch["ci_upper"], i),
-                correlation=value(correlation["r"], i),
-                p_value=value(correlation["p_value"], i),
-                composite_score=value(composite, i),
-                is_statistically_significant=bool(significant[i]),
-                calculated_at=now,
-                **{
-                    column: value(improvements[measure], i)
-                    for measure, column in IMPROVEMENT_COLUMNS.items()
-                },
-            )
-        )
-    return result
+    windows = window[personal_rows]
+    bounds = {int(w): window_bounds(int(w), days) for w in set(windows.tolist())}
+    strategies = [int(strategy[r]) for r in personal_rows]
+    users = [int(user[r]) for r in personal_rows] if has_user else [None] * len(personal_rows)
+    count = len(personal_rows)
+    return {
+        "scope": [scope] * count,
+        "context": [str(context[r]) for r in personal_rows],
+        "strategy": strategies,
+        "user": users,
+        "config": (
+            [configs[(u, s)] for u, s in zip(users, strategies, strict=True)]
+            if has_user
+            else [None] * count
+        ),
+        "window_start": [bounds[int(w)][0] for w in windows],
+        "window_end": [bounds[int(w)][1] for w in windows],
+        "n_personalized": n_p.astype(int).tolist(),
+        "n_baseline": n_b.astype(int).tolist(),
+        "sample_size": (n_p + n_b).astype(int).tolist(),
+        "mean_personalized": nullable(personal.reward.mean),
+        "mean_baseline": nullable(baseline.reward.mean),
+        "difference": nullable(welch["difference"]),
+        "standard_error": nullable(welch["standard_error"]),
+        "ci_lower": nullable(welch["ci_lower"]),
+        "ci_upper": nullable(welch["ci_upper"]),
+        "correlation": nullable(correlation["r"]),
+        "p_value": nullable(correlation["p_value"]),
+        "composite_score": nullable(composite),
+        "is_statistically_significant": [bool(v) for v in significant],
+        **{
+            column: nullable(improvements[measure])
+            for measure, column in IMPROVEMENT_COLUMNS.items()
+        },
+        "calculated_at": [now] * count,
+        "created_at": [now] * count,
+        "updated_at": [now] * count,
+    }
 
 
 def effectiveness_windows_compute(
@@ -266,12 +269,13 @@ def effectiveness_windows_compute(
         )
         starts = [window_bounds(index, days)[0] for index in windows]
         Effectiveness.objects.filter(window_start__in=starts).delete()
-        Effectiveness.objects.bulk_create(global_rows + user_rows, batch_size=1000)
-        updated = config_scores_refresh(config_ids={row.config_id for row in user_rows})
+        written_global = insert_columns(Effectiveness, global_rows) if global_rows else 0
+        written_user = insert_columns(Effectiveness, user_rows) if user_rows else 0
+        updated = config_scores_refresh(config_ids=set(user_rows.get("config", [])))
     return {
         "windows": len(windows),
-        "global": len(global_rows),
-        "user": len(user_rows),
+        "global": written_global,
+        "user": written_user,
         "configs": updated,
     }
 
@@ -314,10 +318,15 @@ def config_scores_refresh(*, config_ids: set[Any]) -> int:
             "n_baseline",
         )
     }
-    configs = StrategyConfig.objects.in_bulk(list(latest))
-    changed = []
+    configs = {
+        pk: (effectiveness, confidence)
+        for pk, effectiveness, confidence in StrategyConfig.objects.filter(
+            pk__in=list(latest)
+        ).values_list("id", "effectiveness_score", "confidence_score")
+    }
+    changed: dict[int, tuple[float | None, float]] = {}
     for config_id, (_, strategy_id, start, composite, difference, se, n_p, n_b) in latest.items():
-        config = configs[config_id]
+        stored_effectiveness, stored_confidence = configs[config_id]
         source = None
         if n_p >= minimum and n_b >= minimum and difference is not None and se is not None:
             source = (difference, se)
@@ -333,13 +342,18 @@ def config_scores_refresh(*, config_ids: set[Any]) -> int:
         confidence = (
             float(stats.confidence_many(np.array([source[0]]), np.array([source[1]]))[0])
             if source
-            else config.confidence_score
+            else stored_confidence
         )
-        effectiveness = composite if composite is not None else config.effectiveness_score
-        if (config.effectiveness_score, config.confidence_score) != (effectiveness, confidence):
-            config.effectiveness_score, config.confidence_score = effectiveness, confidence
-            changed.append(config)
-    StrategyConfig.objects.bulk_update(
-        changed, ["effectiveness_score", "confidence_score"], batch_size=1000
+        effectiveness = composite if composite is not None else stored_effectiveness
+        if (stored_effectiveness, stored_confidence) != (effectiveness, confidence):
+            changed[config_id] = (effectiveness, confidence)
+    ids = list(changed)
+    update_columns(
+        StrategyConfig,
+        ids,
+        {
+            "effectiveness_score": [changed[i][0] for i in ids],
+            "confidence_score": [changed[i][1] for i in ids],
+        },
     )
     return len(changed)
