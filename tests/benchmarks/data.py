@@ -5,6 +5,7 @@ from django.db import connection
 
 # Outcomes spread over the last `weeks` weeks; rewards depend on the strategy (known effects).
 SQL = """
+SET statement_timeout = 0;
 INSERT INTO personalization_user (
     password, is_superuser, username, first_name, last_name, email, is_staff, is_active,
     date_joined, created_at, updated_at, external_id, display_name, software_background,
@@ -36,7 +37,7 @@ INSERT INTO experiments_decision (
 SELECT b.user_id, 'MISSION', b.strategy_id, b.config_id, 'BANDIT', '{{}}', 0.25,
        NOT b.is_baseline, 1.0, now(), now()
 FROM generate_series(0, {outcomes} - 1) AS g
-JOIN bench_configs b ON b.n = (g * 7919) % (SELECT count(*) FROM bench_configs);
+JOIN bench_configs b ON b.n = (g::bigint * 7919) % (SELECT count(*) FROM bench_configs);
 
 INSERT INTO outcomes_outcome (
     user_id, event_id, payload_hash, decision_id, context, strategy_id, config_id,
@@ -55,6 +56,7 @@ CROSS JOIN LATERAL (
 ) AS r
 WHERE d.source = 'BANDIT' AND d.params = '{{}}' AND d.latency_ms = 1.0;
 ANALYZE;
+RESET statement_timeout;
 """
 
 
