@@ -126,8 +126,7 @@ def insert_ignoring_conflicts(
 
 
 def insert_columns(model: type[models.Model], columns: dict[str, list[Any]]) -> int:
-    """Insert rows given column-wise. On PostgreSQL one INSERT … SELECT FROM unnest(arrays),
-    whatever the number of rows; elsewhere bulk_create in batches."""
+    """Insert rows given column-wise: COPY on PostgreSQL, bulk_create in batches elsewhere."""
     names = list(columns)
     count = len(columns[names[0]]) if names else 0
     if not count:
@@ -144,19 +143,19 @@ def insert_columns(model: type[models.Model], columns: dict[str, list[Any]]) -> 
         model._default_manager.bulk_create(rows, batch_size=500)
         return count
     quote = connection.ops.quote_name
-    arrays = [
+    prepared = [
         columns[f.name]
         if f.get_internal_type() in DRIVER_ADAPTS
         else [f.get_db_prep_save(value, connection) for value in columns[f.name]]
         for f in fields
     ]
-    sql = "INSERT INTO %s (%s) SELECT * FROM unnest(%s)" % (  # noqa: S608, UP031
-        quote(model._meta.db_table),
-        ", ".join(quote(str(f.column)) for f in fields),
-        ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields),
+    # COPY: the driver's C writer streams the rows; no statement to parse or plan per row.
+    statement = "COPY {} ({}) FROM STDIN".format(
+        quote(model._meta.db_table), ", ".join(quote(str(f.column)) for f in fields)
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
+    with connection.cursor() as cursor, cursor.connection.cursor().copy(statement) as copy:
+        for row in zip(*prepared, strict=True):
+            copy.write_row(row)
     return count
 
 

@@ -165,12 +165,17 @@ def relative_lift(treatment: Sample, control: Sample, *, confidence: float = 0.9
     if control.mean == 0:
         raise ValueError("relative lift is undefined for a zero control mean")
     mean_t, mean_c = treatment.mean, control.mean
-    lift = mean_t / mean_c - 1
-    variance = treatment.variance / (mean_c**2 * treatment.n) + control.variance * mean_t**2 / (
-        mean_c**4 * control.n
+    ratio = mean_t / mean_c
+    lift = ratio - 1
+    # The same variance written without μ_c⁴, which underflows for tiny means:
+    # √(s²_t/n_t + s²_c·(μ_t/μ_c)²/n_c) / |μ_c|.
+    se = float(
+        np.sqrt(treatment.variance / treatment.n + control.variance * ratio**2 / control.n)
+        / abs(mean_c)
     )
-    se = float(np.sqrt(variance))
     df = welch(treatment, control).degrees_of_freedom
+    if not np.isfinite(se) or not np.isfinite(lift):
+        raise ValueError("relative lift is not finite for these samples")
     if se == 0:
         return LiftResult(lift, 0.0, 1.0 if lift == 0 else 0.0, lift, lift)
     quantile = float(scipy_stats.t.ppf(0.5 + confidence / 2, df))

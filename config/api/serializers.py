@@ -2,6 +2,7 @@ import datetime
 import math
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 
@@ -20,16 +21,23 @@ class StrictSerializer(serializers.Serializer):
 
 
 class FiniteFloatField(serializers.FloatField):
-    """A float that is a real number: "NaN" and "Infinity" (which float() accepts) are
-    rejected, so they never reach the database or a statistic."""
+    """A float that is a real number: "NaN" and "Infinity" (which float() accepts) and
+    booleans are rejected, so they never reach the database or a statistic. With `places`,
+    the value is rounded (scores: no underflow when squared in SQL)."""
 
     default_error_messages = {"not_finite": "A finite number is required."}
 
+    def __init__(self, *args: Any, places: int | None = None, **kwargs: Any):
+        self.places = places
+        super().__init__(*args, **kwargs)
+
     def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
         value = super().to_internal_value(data)
         if not math.isfinite(value):
             self.fail("not_finite")
-        return value
+        return round(value, self.places) if self.places is not None else value
 
 
 # UTC offsets that exist (±14:00) and years the databases store without overflow.
@@ -50,6 +58,11 @@ class SafeDateTimeField(serializers.DateTimeField):
     """An ISO 8601 date-time with a real UTC offset and a year the databases can store."""
 
     def to_internal_value(self, value: Any) -> datetime.datetime:
+        # Check the offset as written: DRF converts to UTC before we would see it.
+        raw = parse_datetime(value.strip()) if isinstance(value, str) else None
+        message = datetime_error(raw) if raw is not None else None
+        if message:
+            raise serializers.ValidationError(message, code="invalid")
         parsed = super().to_internal_value(value)
         message = datetime_error(parsed)
         if message:

@@ -38,11 +38,21 @@ class StrategyInputSerializer(StrictSerializer):
     key = serializers.SlugField(max_length=40)
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True)
-    default_params = serializers.JSONField()
+    default_params = serializers.DictField()
     is_baseline = serializers.BooleanField(required=False)
     is_active = serializers.BooleanField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None and attrs.get("context", self.instance.context) != (
+            self.instance.context
+        ):
+            raise serializers.ValidationError(
+                {"context": "A strategy's context cannot change; create a new strategy."}
+            )
+        baseline = attrs.get("is_baseline", getattr(self.instance, "is_baseline", False))
+        active = attrs.get("is_active", getattr(self.instance, "is_active", True))
+        if baseline and not active:
+            raise serializers.ValidationError({"is_active": "The baseline must stay active."})
         context = attrs.get("context") or getattr(self.instance, "context", None)
         if "default_params" in attrs and context:
             errors = params_errors(context, attrs["default_params"], complete=True)
@@ -80,7 +90,7 @@ class StrategyConfigSerializer(serializers.ModelSerializer):
 
 
 class StrategyConfigUpdateSerializer(StrictSerializer):
-    params = serializers.JSONField(required=False)
+    params = serializers.DictField(required=False)
     is_active = serializers.BooleanField(required=False)
 
     def validate_params(self, value: Any) -> Any:
@@ -105,8 +115,8 @@ class VariantInputSerializer(StrictSerializer):
     key = serializers.SlugField(max_length=50)
     name = serializers.CharField(max_length=100)
     strategy = serializers.PrimaryKeyRelatedField(queryset=Strategy.objects.all())
-    params = serializers.JSONField(required=False, default=dict)
-    weight = FiniteFloatField(required=False, default=1.0, min_value=0.0)
+    params = serializers.DictField(required=False, default=dict)
+    weight = FiniteFloatField(required=False, default=1.0, min_value=0.0, max_value=1_000_000.0)
     is_control = serializers.BooleanField(required=False, default=False)
 
 

@@ -3,6 +3,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -132,10 +133,18 @@ class ExperimentViewSet(
     )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         experiment = self.get_object()
-        payload = serializers.ExperimentInputSerializer(experiment, data=request.data, partial=True)
+        body = dict(request.data) if isinstance(request.data, dict) else request.data
+        raw_variants = body.pop("variants", None) if isinstance(body, dict) else None
+        payload = serializers.ExperimentInputSerializer(experiment, data=body, partial=True)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
-        variants = data.pop("variants", None)
+        variants = None
+        if raw_variants is not None:
+            # Variants are replaced whole: each needs all its fields, even in a PATCH.
+            nested = serializers.VariantInputSerializer(data=raw_variants, many=True)
+            if not nested.is_valid():
+                raise ValidationError({"variants": nested.errors})
+            variants = nested.validated_data
         experiment = experiments.experiment_update(
             actor=caller_of(request), experiment=experiment, data=data, variants=variants
         )

@@ -54,7 +54,15 @@ def config_activate(
 @transaction.atomic
 def config_update(*, actor: Any, config: StrategyConfig, data: dict[str, Any]) -> StrategyConfig:
     """PATCH by the user: `params` overrides (validated for the context) and `is_active`."""
-    config = StrategyConfig.objects.select_for_update().select_related("strategy").get(pk=config.pk)
+    # Lock every config of the user in the context, in id order (as config_activate does),
+    # so that concurrent updates cannot deadlock.
+    list(
+        StrategyConfig.objects.filter(user_id=config.user_id, context=config.context)
+        .select_for_update(no_key=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    config = StrategyConfig.objects.select_related("strategy").get(pk=config.pk)
     before = model_snapshot(config)
     if "params" in data:
         errors = params_errors(config.context, data["params"], complete=False)

@@ -1,6 +1,7 @@
 """Experiments: creation, edits while in DRAFT, and the lifecycle (DESIGN.md §3, §5.3)."""
 
 import datetime
+import math
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -48,6 +49,7 @@ EXPERIMENT_FIELDS = (
     "alpha",
 )
 VARIANT_FIELDS = ("key", "name", "strategy", "params", "weight", "is_control")
+MAX_WEIGHT = 1_000_000.0
 
 
 def check_transition(experiment: Experiment, target: str) -> None:
@@ -71,8 +73,8 @@ def _variant_errors(experiment: Experiment, variants: list[dict[str, Any]]) -> d
                 f"not to the experiment's context {experiment.context}."
             )
         weight = data.get("weight", 1.0)
-        if weight < 0:
-            errors[f"{prefix}.weight"] = "Weights may not be negative."
+        if not math.isfinite(weight) or weight < 0 or weight > MAX_WEIGHT:
+            errors[f"{prefix}.weight"] = f"Weights are numbers from 0 to {MAX_WEIGHT:,.0f}."
         if keys.count(data.get("key")) > 1:
             errors[f"{prefix}.key"] = "Variant keys must be unique within the experiment."
         problems = params_errors(experiment.context, data.get("params") or {}, complete=False)
@@ -96,12 +98,17 @@ def _replace_variants(experiment: Experiment, variants: list[dict[str, Any]]) ->
 
 
 def _save(experiment: Experiment) -> None:
-    experiment.full_clean(exclude=["winning_variant"])
+    experiment.full_clean(exclude=["winning_variant"], validate_constraints=False)
     try:
         with transaction.atomic():
             experiment.save()
     except IntegrityError as exc:
-        raise ConflictError(f"Experiment could not be saved: {exc}") from exc
+        # The one-ACTIVE-per-context constraint, when a concurrent start won the race.
+        raise ConflictError(
+            f"Another experiment is already ACTIVE in {experiment.context}; "
+            "complete or cancel it first.",
+            code="context_busy",
+        ) from exc
 
 
 @transaction.atomic
@@ -186,6 +193,10 @@ def start_problems(experiment: Experiment) -> list[str]:
     foreign = [v.key for v in variants if v.strategy.context != experiment.context]
     if foreign:
         problems.append(f"variants {', '.join(foreign)} use strategies of another context")
+    if experiment.is_bandit and experiment.min_arm_share * len(variants) > 1:
+        problems.append(
+            f"min_arm_share {experiment.min_arm_share} × {len(variants)} variants exceeds 1"
+        )
     inactive = [v.key for v in variants if not v.strategy.is_active]
     if inactive:
         problems.append(f"variants {', '.join(inactive)} use inactive strategies")

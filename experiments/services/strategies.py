@@ -43,6 +43,8 @@ def _demote_other_baselines(strategy: Strategy) -> None:
 @transaction.atomic
 def strategy_create(*, actor: Any, data: dict[str, Any]) -> Strategy:
     strategy = Strategy(**data)
+    if strategy.is_baseline and not strategy.is_active:
+        raise ValidationError({"is_active": ["The baseline must stay active."]})
     _demote_other_baselines(strategy)
     _validate(strategy)
     strategy.save()
@@ -68,8 +70,14 @@ def strategy_update(*, actor: Any, strategy: Strategy, data: dict[str, Any]) -> 
         raise ValidationError(
             {"is_baseline": ["Each context needs a baseline: make another strategy the baseline."]}
         )
+    if data.get("context", strategy.context) != strategy.context:
+        raise ValidationError(
+            {"context": ["A strategy's context cannot change; create a new strategy."]}
+        )
     for name, value in data.items():
         setattr(strategy, name, value)
+    if strategy.is_baseline and not strategy.is_active:
+        raise ValidationError({"is_active": ["The baseline must stay active."]})
     _demote_other_baselines(strategy)
     _validate(strategy)
     strategy.save()

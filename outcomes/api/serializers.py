@@ -13,12 +13,14 @@ FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
 
 
 def score() -> FiniteFloatField:
-    return FiniteFloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
+    return FiniteFloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True, places=9)
 
 
 class OutcomeInputSerializer(StrictSerializer):
     event_id = serializers.CharField(max_length=64)
-    decision = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    decision = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**63 - 1
+    )
     context = serializers.ChoiceField(choices=Context.choices, required=False)  # type: ignore[assignment]
     strategy = serializers.SlugField(max_length=40, required=False)
     personalization_applied = serializers.BooleanField(

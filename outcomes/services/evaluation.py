@@ -73,6 +73,14 @@ def user_values(experiment: Experiment) -> tuple[np.ndarray, np.ndarray, np.ndar
     )
 
 
+def _lift_or_none(treatment: stats.Sample, control: stats.Sample) -> stats.LiftResult | None:
+    """The relative lift, or None where it is undefined (a zero or vanishing control mean)."""
+    try:
+        return stats.relative_lift(treatment, control)
+    except ValueError:
+        return None
+
+
 def _json_number(value: float) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
@@ -121,8 +129,8 @@ def experiment_evaluate(
                     p_value=welch.p_value,
                     chance_to_beat_control=stats.chance_to_beat(t, c),
                 )
-                if c.mean != 0:
-                    lift = stats.relative_lift(t, c)
+                lift = _lift_or_none(t, c)
+                if lift is not None:
                     row.update(
                         relative_lift=lift.lift,
                         lift_ci_lower=lift.ci_lower,
@@ -233,36 +241,44 @@ def bandit_weights_update(
     for experiment in Experiment.objects.filter(
         status=Experiment.Status.ACTIVE, experiment_type=Experiment.Type.MULTI_ARMED_BANDIT
     ):
-        with transaction.atomic():
-            serialized(f"experiments.update_bandit_weights:{experiment.pk}")
-            variants = list(experiment.variants.order_by("pk"))
-            _, variant_of, values, _ = user_values(experiment)
-            arms = []
-            for variant in variants:
-                observed = values[(variant_of == variant.pk) & ~np.isnan(values)]
-                sample = stats.Sample.of(observed)
-                arms.append(
-                    bandits.ArmOutcomes(
-                        key=variant.key,
-                        n=sample.n,
-                        mean=sample.mean if sample.n else 0.0,
-                        variance=sample.variance if sample.n >= 2 else 0.25,
-                    )
-                )
-            run_seed = seed if seed is not None else secrets.randbits(63)
-            weights = bandits.bandit_weights(
-                experiment.algorithm,
-                arms,
-                burn_in=settings.BANDIT_BURN_IN,
-                epsilon=experiment.epsilon,
-                min_share=experiment.min_arm_share,
-                rng=np.random.default_rng(run_seed),
-            )
-            variant_weights_set(
-                experiment=experiment,
-                weights={v.pk: float(w) for v, w in zip(variants, weights, strict=True)},
-                seed=run_seed,
-                computed_at=now,
-            )
+        try:
+            _reweight(experiment, now=now, seed=seed)
             updated += 1
+        except ValueError as exc:  # one misconfigured experiment must not stop the others
+            logger.warning("bandit %s not reweighted: %s", experiment.name, exc)
     return {"experiments": updated}
+
+
+def _reweight(experiment: Experiment, *, now: datetime.datetime, seed: int | None) -> None:
+    """One bandit's §5.4 reweighting and snapshot, serialised per experiment."""
+    with transaction.atomic():
+        serialized(f"experiments.update_bandit_weights:{experiment.pk}")
+        variants = list(experiment.variants.order_by("pk"))
+        _, variant_of, values, _ = user_values(experiment)
+        arms = []
+        for variant in variants:
+            observed = values[(variant_of == variant.pk) & ~np.isnan(values)]
+            sample = stats.Sample.of(observed)
+            arms.append(
+                bandits.ArmOutcomes(
+                    key=variant.key,
+                    n=sample.n,
+                    mean=sample.mean if sample.n else 0.0,
+                    variance=sample.variance if sample.n >= 2 else 0.25,
+                )
+            )
+        run_seed = seed if seed is not None else secrets.randbits(63)
+        weights = bandits.bandit_weights(
+            experiment.algorithm,
+            arms,
+            burn_in=settings.BANDIT_BURN_IN,
+            epsilon=experiment.epsilon,
+            min_share=experiment.min_arm_share,
+            rng=np.random.default_rng(run_seed),
+        )
+        variant_weights_set(
+            experiment=experiment,
+            weights={v.pk: float(w) for v, w in zip(variants, weights, strict=True)},
+            seed=run_seed,
+            computed_at=now,
+        )

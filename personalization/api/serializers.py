@@ -136,7 +136,7 @@ class ProfileSerializer(serializers.ModelSerializer):
 
 class SkillAssessmentInputSerializer(StrictSerializer):
     skill = serializers.CharField(max_length=100)
-    score = FiniteFloatField(min_value=0.0, max_value=1.0)
+    score = FiniteFloatField(min_value=0.0, max_value=1.0, places=9)
     assessed_at = SafeDateTimeField(required=False, validators=[not_in_future])
 
 

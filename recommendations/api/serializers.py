@@ -85,11 +85,13 @@ class DeclineInputSerializer(StrictSerializer):
 
 
 class CompleteInputSerializer(StrictSerializer):
-    effectiveness = FiniteFloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True)
-    retention_score = FiniteFloatField(min_value=0.0, max_value=1.0, required=False)
-    performance_score = FiniteFloatField(min_value=0.0, max_value=1.0, required=False)
-    completion_rate = FiniteFloatField(min_value=0.0, max_value=1.0, required=False)
-    engagement_score = FiniteFloatField(min_value=0.0, max_value=1.0, required=False)
+    effectiveness = FiniteFloatField(
+        min_value=0.0, max_value=1.0, required=False, allow_null=True, places=9
+    )
+    retention_score = FiniteFloatField(min_value=0.0, max_value=1.0, required=False, places=9)
+    performance_score = FiniteFloatField(min_value=0.0, max_value=1.0, required=False, places=9)
+    completion_rate = FiniteFloatField(min_value=0.0, max_value=1.0, required=False, places=9)
+    engagement_score = FiniteFloatField(min_value=0.0, max_value=1.0, required=False, places=9)
     feedback = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
     def validate(self, attrs: dict) -> dict:

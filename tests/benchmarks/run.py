@@ -484,7 +484,9 @@ def main() -> int:
             os.killpg(server.pid, 15)
             server.wait(timeout=30)
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "latest.json").write_text(json.dumps(results, indent=2))  # kept if a later part fails
+    (RESULTS_DIR / "latest.json").write_text(
+        json.dumps(results, indent=2)
+    )  # kept if a later part fails
     results["recompute"] = bench_recompute(sizes)
     (RESULTS_DIR / "latest.json").write_text(json.dumps(results, indent=2))
     print()

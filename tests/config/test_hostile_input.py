@@ -157,3 +157,152 @@ def test_schema__errors_are_json(client, db):
     assert response.status_code == 404
     assert response["Content-Type"].startswith("application/")
     assert response.json()["type"] == "client_error"
+
+
+# --- Second fuzzing round -------------------------------------------------------------------
+
+
+def test_outcome__decision_id_beyond_bigint__400(user_client):
+    payload = {
+        "event_id": "e1",
+        "context": "MISSION",
+        "outcome_type": "MISSION_COMPLETED",
+        "retention_score": 0.5,
+        "decision": 2**63,
+    }
+    assert_error_shape(
+        user_client.post("/api/v1/outcomes/", payload, format="json"), 400, attr="decision"
+    )
+
+
+def test_outcome__vanishing_score_rounded_results_still_computed(
+    user_client, staff_client, strategy_catalog
+):
+    from outcomes.models import Outcome
+
+    payload = {
+        "event_id": "tiny",
+        "context": "MISSION",
+        "outcome_type": "MISSION_COMPLETED",
+        "retention_score": 1e-320,
+    }
+    assert user_client.post("/api/v1/outcomes/", payload, format="json").status_code == 201
+    assert Outcome.objects.get(event_id="tiny").retention_score == 0.0
+
+
+def test_relative_lift__tiny_control_mean__no_crash():
+    from outcomes.stats import Sample, relative_lift
+
+    result = relative_lift(Sample.of([2e-300, 3e-300]), Sample.of([1e-300, 1.5e-300]))
+    assert result.lift == pytest.approx(1.0)
+
+
+def test_booleans_are_not_numbers(user_client):
+    response = user_client.post("/api/v1/me/skills/", {"skill": "x", "score": False}, format="json")
+    assert_error_shape(response, 400, attr="score")
+
+
+def test_body_datetime__offset_checked_as_written(user_client):
+    payload = {
+        "event_id": "e1",
+        "context": "MISSION",
+        "outcome_type": "MISSION_COMPLETED",
+        "retention_score": 0.5,
+        "occurred_at": "2026-01-01T00:00:00+17:45",
+    }
+    assert_error_shape(
+        user_client.post("/api/v1/outcomes/", payload, format="json"), 400, attr="occurred_at"
+    )
+
+
+def test_experiment_patch__incomplete_variants__400(staff_client, strategy_catalog):
+    from tests.experiments.factories import make_experiment
+
+    experiment = make_experiment(start=False)
+    for variants in ([{}], [{"key": "a", "name": "a"}]):
+        response = staff_client.patch(
+            f"/api/v1/experiments/{experiment.pk}/", {"variants": variants}, format="json"
+        )
+        assert_error_shape(response, 400)
+    assert experiment.variants.count() == 2
+
+
+def test_experiment__infinite_weights_refused(staff_client, strategy_catalog):
+    payload = {
+        "name": "huge",
+        "experiment_type": "AB_TEST",
+        "context": "CONTENT",
+        "variants": [
+            {
+                "key": k,
+                "name": k,
+                "strategy": strategy_catalog[("CONTENT", s)].pk,
+                "weight": 1e308,
+                "is_control": k == "c",
+            }
+            for k, s in (("c", "conservative"), ("t", "balanced"))
+        ],
+    }
+    response = staff_client.post("/api/v1/experiments/", payload, format="json")
+    assert_error_shape(response, 400, attr="variants.0.weight")
+
+
+def test_experiment__end_before_start_on_patch__400(staff_client, strategy_catalog):
+    from tests.experiments.factories import make_experiment
+
+    experiment = make_experiment(
+        start=False, start_date="2031-01-01T00:00:00Z", end_date="2032-01-01T00:00:00Z"
+    )
+    response = staff_client.patch(
+        f"/api/v1/experiments/{experiment.pk}/", {"end_date": "2030-01-01T00:00:00Z"}, format="json"
+    )
+    assert_error_shape(response, 400, attr="end_date")
+
+
+def test_bandit__min_arm_share_too_large__cannot_start(strategy_catalog):
+    from config.errors import ConflictError
+    from experiments.services.experiments import experiment_start
+    from tests.experiments.factories import make_experiment
+
+    experiment = make_experiment(
+        experiment_type="MULTI_ARMED_BANDIT",
+        variants=[("c", "conservative", 1.0), ("b", "balanced", 1.0), ("p", "pattern_heavy", 1.0)],
+        min_arm_share=0.5,
+        start=False,
+    )
+    with pytest.raises(ConflictError, match="min_arm_share"):
+        experiment_start(actor=None, experiment=experiment)
+
+
+@pytest.mark.parametrize(
+    ("change", "attr"),
+    [
+        ({"context": "ASSESSMENT"}, "context"),
+        ({"is_active": False}, "is_active"),
+    ],
+)
+def test_strategy__context_fixed_and_baseline_active(staff_client, strategy_catalog, change, attr):
+    baseline = strategy_catalog[("SESSION", "conservative")]
+    response = staff_client.patch(f"/api/v1/strategies/{baseline.pk}/", change, format="json")
+    assert_error_shape(response, 400, attr=attr)
+
+
+def test_variant_params__must_be_an_object(staff_client, strategy_catalog):
+    payload = {
+        "name": "p",
+        "experiment_type": "AB_TEST",
+        "context": "MISSION",
+        "variants": [
+            {
+                "key": "c",
+                "name": "c",
+                "strategy": strategy_catalog[("MISSION", "conservative")].pk,
+                "params": "",
+            }
+        ],
+    }
+    assert_error_shape(
+        staff_client.post("/api/v1/experiments/", payload, format="json"),
+        400,
+        attr="variants.0.params",
+    )

@@ -281,3 +281,35 @@ def test_concurrent_first_decisions__one_assignment(strategy_catalog):
         assert results[user.pk] == [stored, stored]
         assert StrategyConfig.objects.filter(user=user, context="MISSION").count() == 4
         assert StrategyConfig.objects.filter(user=user, is_active=True).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_config_switches__no_deadlock_one_active(strategy_catalog):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locking is exercised on PostgreSQL")
+    user = UserFactory()
+    decision_make(user=user, context="MISSION")
+    configs = list(StrategyConfig.objects.filter(user=user, context="MISSION").order_by("pk"))
+    errors: list[BaseException] = []
+    for round_ in range(10):
+        barrier = threading.Barrier(2)
+        pair = (configs[round_ % 4], configs[(round_ + 1) % 4])
+
+        def switch(config):
+            try:
+                barrier.wait(timeout=10)
+                config_update(actor=None, config=config, data={"is_active": True})
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=switch, args=(config,)) for config in pair]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert (
+            StrategyConfig.objects.filter(user=user, context="MISSION", is_active=True).count() == 1
+        )
+    assert not errors, errors

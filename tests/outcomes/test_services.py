@@ -331,7 +331,8 @@ def test_evaluate_due__scheduled_start_and_end(strategy_catalog):
     )
     ending = make_experiment(context="SESSION", name="Ends")
     Experiment.objects.filter(pk=ending.pk).update(
-        end_date=timezone.now() - datetime.timedelta(minutes=1)
+        start_date=timezone.now() - datetime.timedelta(days=2),
+        end_date=timezone.now() - datetime.timedelta(minutes=1),
     )
     result = experiments_evaluate_due()
     assert result["started"] == 1
