@@ -295,7 +295,7 @@ def test_concurrent_config_switches__no_deadlock_one_active(strategy_catalog):
         barrier = threading.Barrier(2)
         pair = (configs[round_ % 4], configs[(round_ + 1) % 4])
 
-        def switch(config):
+        def switch(config, barrier=barrier):
             try:
                 barrier.wait(timeout=10)
                 config_update(actor=None, config=config, data={"is_active": True})
