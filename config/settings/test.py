@@ -21,3 +21,6 @@ if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
         REDIS_URL,  # noqa: F405
         env.int("REDIS_TEST_CACHE_DB", default=15),
     )
+
+# No persistent connections: the live server's threads must not keep the test database open.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
