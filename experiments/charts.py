@@ -74,7 +74,7 @@ def allocation_chart(times: Sequence[str], series: dict[str, Sequence[float]]) -
     """A bandit's weights over time as stacked areas (they sum to 1 at every snapshot)."""
     if not times or not series:
         return ""
-    height, top, left, right, bottom = 240, 16, 50, WIDTH - 110, 200
+    height, top, left, right, bottom = 240, 16, 50, WIDTH - 160, 200
     count = len(times)
     x = _scale(0, max(count - 1, 1), left, right)
     y = _scale(0.0, 1.0, bottom, top)
