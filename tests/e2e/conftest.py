@@ -107,4 +107,11 @@ def worker_factory(tmp_path) -> Iterator:
     yield make
     for worker in workers:
         worker.stop()
+    # A worker killed mid-transaction can leave its session for a moment; end any session of
+    # another process so the test database can be dropped.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     print(f"worker log: {tmp_path / 'worker.log'}")
