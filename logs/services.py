@@ -14,19 +14,24 @@ from logs.models import AuditEvent, PersonalizationLog, RequestLog, TranslationL
 
 logger = logging.getLogger(__name__)
 
-# Values that must never be copied into the audit trail; a change shows as masked.
-SECRET_FIELDS = frozenset({"password", "key", "token", "secret"})
+# Values that must never be copied into the audit trail; a change shows as masked. Fields
+# are secret by name everywhere, or only on the model that holds a credential (a strategy's
+# or a content item's `key` is an ordinary name; an API token's `key` is the credential).
+SECRET_FIELDS = frozenset({"password", "secret"})
+SECRET_MODEL_FIELDS = {"authtoken.token": frozenset({"key"})}
 MASK = "••••••"
 
 
 def model_snapshot(instance: models.Model) -> dict[str, Any]:
     """Concrete field values of `instance`, as JSON-ready values, secrets masked."""
+    concrete = (instance._meta.concrete_model or type(instance))._meta.label_lower
+    secret = SECRET_FIELDS | SECRET_MODEL_FIELDS.get(concrete, frozenset())
     snapshot: dict[str, Any] = {}
     for field in instance._meta.concrete_fields:
         if field.name in ("created_at", "updated_at"):
             continue
         value = getattr(instance, field.attname)
-        snapshot[field.name] = MASK if field.name in SECRET_FIELDS else _json_ready(value)
+        snapshot[field.name] = MASK if field.name in secret else _json_ready(value)
     return snapshot
 
 

@@ -2,6 +2,7 @@ import datetime
 import math
 from typing import Any
 
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
@@ -38,6 +39,16 @@ class FiniteFloatField(serializers.FloatField):
         if not math.isfinite(value):
             self.fail("not_finite")
         return round(value, self.places) if self.places is not None else value
+
+
+# Clocks differ: a client may report a moment up to this far ahead of ours.
+FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
+
+
+def not_in_future(value: datetime.datetime) -> None:
+    """Validator: not more than FUTURE_TOLERANCE ahead of now."""
+    if value > timezone.now() + FUTURE_TOLERANCE:
+        raise serializers.ValidationError("May not be more than 5 minutes in the future.")
 
 
 # UTC offsets that exist (±14:00) and years the databases store without overflow.

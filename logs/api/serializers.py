@@ -1,23 +1,15 @@
-import datetime
-
-from django.utils import timezone
 from rest_framework import serializers
 
-from config.api.serializers import SafeDateTimeField, StrictSerializer
+from config.api.serializers import SafeDateTimeField, StrictSerializer, not_in_future
 from logs.models import AuditEvent, PersonalizationLog, RequestLog, TranslationLog
 
 
 class RequestLogInputSerializer(StrictSerializer):
     chapter_id = serializers.CharField(max_length=100)
-    request_timestamp = SafeDateTimeField(required=False)
+    request_timestamp = SafeDateTimeField(required=False, validators=[not_in_future])
     response_time_ms = serializers.IntegerField(min_value=0, max_value=2_147_483_647)
     status = serializers.ChoiceField(choices=RequestLog.Status.choices)
     error_message = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-
-    def validate_request_timestamp(self, value):
-        if value > timezone.now() + datetime.timedelta(minutes=5):
-            raise serializers.ValidationError("request_timestamp may not be in the future.")
-        return value
 
 
 class TranslationLogInputSerializer(RequestLogInputSerializer):

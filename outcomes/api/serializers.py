@@ -1,15 +1,16 @@
-import datetime
 from typing import Any
 
-from django.utils import timezone
 from rest_framework import serializers
 
-from config.api.serializers import FiniteFloatField, SafeDateTimeField, StrictSerializer
+from config.api.serializers import (
+    FiniteFloatField,
+    SafeDateTimeField,
+    StrictSerializer,
+    not_in_future,
+)
 from experiments.models import Context
 from experiments.params import CONTENT_TYPES
 from outcomes.models import SCORE_FIELDS, Effectiveness, Outcome
-
-FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
 
 
 def score() -> FiniteFloatField:
@@ -27,7 +28,7 @@ class OutcomeInputSerializer(StrictSerializer):
         required=False, allow_null=True, default=None
     )
     outcome_type = serializers.ChoiceField(choices=Outcome.Type.choices)
-    occurred_at = SafeDateTimeField(required=False)
+    occurred_at = SafeDateTimeField(required=False, validators=[not_in_future])
     retention_score = score()
     performance_score = score()
     completion_rate = score()
@@ -39,11 +40,6 @@ class OutcomeInputSerializer(StrictSerializer):
     difficulty_level = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=5
     )
-
-    def validate_occurred_at(self, value: datetime.datetime) -> datetime.datetime:
-        if value > timezone.now() + FUTURE_TOLERANCE:
-            raise serializers.ValidationError("May not be more than 5 minutes in the future.")
-        return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if all(attrs.get(name) is None for name in SCORE_FIELDS):

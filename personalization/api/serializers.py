@@ -1,11 +1,14 @@
-import datetime
 import re
 from typing import Any
 
-from django.utils import timezone
 from rest_framework import serializers
 
-from config.api.serializers import FiniteFloatField, SafeDateTimeField, StrictSerializer
+from config.api.serializers import (
+    FiniteFloatField,
+    SafeDateTimeField,
+    StrictSerializer,
+    not_in_future,
+)
 from personalization.models import (
     Interaction,
     Preferences,
@@ -16,12 +19,6 @@ from personalization.models import (
 )
 
 BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-FUTURE_TOLERANCE = datetime.timedelta(minutes=5)
-
-
-def not_in_future(value: datetime.datetime) -> None:
-    if value > timezone.now() + FUTURE_TOLERANCE:
-        raise serializers.ValidationError("May not be more than 5 minutes in the future.")
 
 
 def short_strings(*, max_length: int, max_items: int, **kwargs: Any) -> serializers.ListField:

@@ -119,3 +119,17 @@ def test_purge__retention_from_settings(user):
     )
     assert request_logs_purge_expired()["personalizationlog"] == 1
     assert PersonalizationLog.objects.count() == 1
+
+
+def test_model_snapshot__only_credentials_masked(staff_user, db):
+    from rest_framework.authtoken.models import Token
+
+    from tests.experiments.factories import load_catalog
+
+    load_catalog()
+    from experiments.models import Strategy
+
+    strategy = Strategy.objects.get(context="MISSION", key="balanced")
+    assert model_snapshot(strategy)["key"] == "balanced"
+    token = Token.objects.create(user=staff_user)
+    assert model_snapshot(token)["key"] == MASK
