@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.db.models import Avg, Case, Count, FloatField, QuerySet, Value, When
+from django_filters import FilterSet
 
 from config.db import apply_filters
 from logs.aggregates import PercentileCont
@@ -12,7 +13,7 @@ from logs.filters import (
 )
 from logs.models import AuditEvent, PersonalizationLog, RequestLog, TranslationLog
 
-REQUEST_LOG_KINDS: dict[str, tuple[type[RequestLog], type[RequestLogStatsFilter]]] = {
+REQUEST_LOG_KINDS: dict[str, tuple[type[RequestLog], type[FilterSet]]] = {
     "personalization": (PersonalizationLog, PersonalizationLogFilter),
     "translation": (TranslationLog, TranslationLogFilter),
 }
