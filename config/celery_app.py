@@ -54,7 +54,7 @@ def _configure(sender: Celery, **kwargs: object) -> None:
     needs."""
     sender.conf.beat_schedule = beat_schedule()
     options = sender.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)
     backend = sender.conf.result_backend or ""

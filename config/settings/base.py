@@ -158,6 +158,8 @@ else:
         "data_folder_in": str(BROKER_DATA_DIR / "queue"),
         "data_folder_out": str(BROKER_DATA_DIR / "queue"),
         "processed_folder": str(BROKER_DATA_DIR / "processed"),
+        # Fanout exchanges (worker control, pidbox); kombu's default is ./control.
+        "control_folder": str(BROKER_DATA_DIR / "control"),
         "store_processed": False,
     }
 CELERY_TIMEZONE = "UTC"
