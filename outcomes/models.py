@@ -23,8 +23,13 @@ class Outcome(TimeStampedModel):
         ASSESSMENT_COMPLETED = "ASSESSMENT_COMPLETED", "Assessment completed"
         CONTENT_ENGAGED = "CONTENT_ENGAGED", "Content engaged"
 
+    # Foreign keys whose lookups an index in Meta already serves carry no index of their own:
+    # every index is paid for on each ingested outcome.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="outcomes"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="outcomes",
+        db_index=False,  # (user, event_id) and (user, -occurred_at)
     )
     event_id = models.CharField(max_length=64)
     # Fingerprint of the reported payload: a repeated event_id must carry the same one.
@@ -37,10 +42,20 @@ class Outcome(TimeStampedModel):
         Strategy, null=True, blank=True, on_delete=models.SET_NULL, related_name="outcomes"
     )
     config = models.ForeignKey(
-        StrategyConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="outcomes"
+        StrategyConfig,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="outcomes",
+        db_index=False,  # out_outcome_config_idx
     )
     experiment = models.ForeignKey(
-        Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="outcomes"
+        Experiment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="outcomes",
+        db_index=False,  # (experiment, user)
     )
     variant = models.ForeignKey(
         Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="outcomes"
@@ -109,6 +124,7 @@ class Effectiveness(TimeStampedModel):
         blank=True,
         on_delete=models.CASCADE,
         related_name="effectiveness",
+        db_index=False,  # (user, -window_start)
     )
     config = models.ForeignKey(
         StrategyConfig,

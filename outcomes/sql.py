@@ -1,11 +1,18 @@
-"""SQL building blocks of the outcomes app: the window index as a database expression and
-the idempotent bulk insert."""
+"""SQL building blocks of the outcomes app: the window index as a database expression, the
+idempotent bulk insert, and column-wise reads and writes between querysets and numpy arrays."""
 
-from collections.abc import Sequence
+import datetime
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 from django.db import connection, models
+from django.db.models import Lookup, Q, QuerySet
+from django.db.models.sql import Query
 
+from outcomes import pgbinary
 from outcomes.windows import WINDOW_ORIGIN
 
 
@@ -20,10 +27,11 @@ class WindowIndex(models.Func):
         super().__init__(expression, **extra)
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        origin = WINDOW_ORIGIN.isoformat()
+        # date_part() is double precision (EXTRACT is numeric, several times slower over a
+        # million rows); epoch seconds keep microseconds exactly up to the year 2255.
+        origin = int(WINDOW_ORIGIN.timestamp())
         template = (
-            f"FLOOR(EXTRACT(EPOCH FROM (%(expressions)s - TIMESTAMPTZ '{origin}')) "
-            f"/ {self.seconds})::integer"
+            f"FLOOR((date_part('epoch', %(expressions)s) - {origin}) / {self.seconds})::integer"
         )
         return self.as_sql(compiler, connection, template=template, **extra)
 
@@ -125,40 +133,6 @@ def insert_ignoring_conflicts(
     return result
 
 
-def insert_columns(model: type[models.Model], columns: dict[str, list[Any]]) -> int:
-    """Insert rows given column-wise: COPY on PostgreSQL, bulk_create in batches elsewhere."""
-    names = list(columns)
-    count = len(columns[names[0]]) if names else 0
-    if not count:
-        return 0
-    fields = [cast(models.Field, model._meta.get_field(name)) for name in names]
-    if connection.vendor != "postgresql":
-        attnames = [f.attname for f in fields]
-        rows = [
-            model(
-                **{attname: columns[name][i] for attname, name in zip(attnames, names, strict=True)}
-            )
-            for i in range(count)
-        ]
-        model._default_manager.bulk_create(rows, batch_size=500)
-        return count
-    quote = connection.ops.quote_name
-    prepared = [
-        columns[f.name]
-        if f.get_internal_type() in DRIVER_ADAPTS
-        else [f.get_db_prep_save(value, connection) for value in columns[f.name]]
-        for f in fields
-    ]
-    # COPY: the driver's C writer streams the rows; no statement to parse or plan per row.
-    statement = "COPY {} ({}) FROM STDIN".format(
-        quote(model._meta.db_table), ", ".join(quote(str(f.column)) for f in fields)
-    )
-    with connection.cursor() as cursor, cursor.connection.cursor().copy(statement) as copy:
-        for row in zip(*prepared, strict=True):
-            copy.write_row(row)
-    return count
-
-
 def update_columns(model: type[models.Model], ids: list[int], columns: dict[str, list[Any]]) -> int:
     """UPDATE many rows by primary key, each with its own values: on PostgreSQL one
     UPDATE … FROM unnest(arrays); elsewhere bulk_update."""
@@ -187,3 +161,280 @@ def update_columns(model: type[models.Model], ids: list[int], columns: dict[str,
     with connection.cursor() as cursor:
         cursor.execute(sql, [ids, *columns.values()])
         return cursor.rowcount
+
+
+def work_mem(megabytes: int) -> None:
+    """Raise PostgreSQL's per-operation memory until the transaction ends, so a large GROUP BY
+    hashes in memory instead of spilling to disk. No-op elsewhere."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL work_mem = '{int(megabytes)}MB'")
+
+
+@dataclass(frozen=True)
+class Codes:
+    """Read a text column as int4 codes: its value's index in `labels` (-1: other/NULL)."""
+
+    labels: Sequence[str]
+
+
+def query_arrays(
+    queryset: QuerySet[Any], columns: Mapping[str, "str | Codes"]
+) -> dict[str, np.ndarray]:
+    """The rows of a queryset, column-wise as numpy arrays.
+
+    `columns` maps each name to select (an annotation alias or a column name) to its type in
+    outcomes.pgbinary.TYPES, or to Codes; NULL reads as NaN in float8 columns, 0 in integer
+    ones and false in bool ones. On PostgreSQL each column comes back as one bytea, the
+    string_agg of its values' binary forms; elsewhere through the cursor."""
+    if connection.vendor != "postgresql":
+        rows = list(queryset.values_list(*columns))
+        result = {}
+        for i, (name, kind) in enumerate(columns.items()):
+            values = [row[i] for row in rows]
+            if isinstance(kind, Codes):
+                index = {label: code for code, label in enumerate(kind.labels)}
+                result[name] = np.array([index.get(v, -1) for v in values], dtype=np.int32)
+            elif kind == "float8":
+                result[name] = np.array(values, dtype=float)  # None → NaN
+            elif kind == "timestamptz":
+                result[name] = np.array(
+                    [v.astimezone(datetime.UTC).replace(tzinfo=None) for v in values],
+                    dtype="datetime64[us]",
+                )
+            else:
+                result[name] = np.array([v or 0 for v in values], dtype=pgbinary.TYPES[kind].native)
+        return result
+    sql, params = queryset.values(*columns).query.sql_with_params()
+    quote = connection.ops.quote_name
+    defaults = {"float8": "'NaN'", "int4": "0", "int8": "0", "bool": "false"}
+    aggregates, label_params = [], []
+    kinds = {name: "int4" if isinstance(kind, Codes) else kind for name, kind in columns.items()}
+    for name, kind in columns.items():
+        spec = pgbinary.TYPES[kinds[name]]
+        if isinstance(kind, Codes):
+            value = f"coalesce(array_position(%s::text[], q.{quote(name)}::text) - 1, -1)"
+            label_params.append(list(kind.labels))
+        else:
+            value = f"q.{quote(name)}::{spec.sql}"
+            if kind in defaults:
+                value = f"coalesce({value}, {defaults[kind]})"
+        aggregates.append(f"string_agg({spec.send}({value}), ''::bytea)")
+    # Every aggregate reads the same rows in the same order, so the columns stay aligned.
+    # Only quoted aliases and the ORM's own SQL are formatted in; values stay parameters.
+    statement = f"SELECT {', '.join(aggregates)} FROM ({sql}) AS q"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*label_params, *params])
+        row = cursor.fetchone()
+    return {
+        name: pgbinary.unpack(data, kinds[name]) for name, data in zip(columns, row, strict=True)
+    }
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A text column given as codes into a short list of labels (e.g. contexts)."""
+
+    codes: np.ndarray
+    labels: Sequence[str]
+
+
+def insert_arrays(
+    model: type[models.Model],
+    columns: Mapping[str, Any],
+    *,
+    replace: str | None = None,
+    keep: Sequence[str] = ("created_at",),
+) -> int:
+    """Insert rows given column-wise: numpy arrays (bool, integer, float, datetime64), Labels,
+    or one value for every row. In nullable columns NaN and, for foreign keys, 0 are NULL.
+
+    With `replace` (the name of one of the model's unique constraints), a row whose key is
+    already stored replaces it, except for the `keep` fields.
+
+    On PostgreSQL the arrays go by binary COPY into a temporary table and from there into the
+    model's table by one INSERT … SELECT [ON CONFLICT … DO UPDATE]: no Python object per
+    value. Elsewhere the replaced rows are deleted and the rest is bulk_create."""
+    arrays = {
+        name: value.codes if isinstance(value, Labels) else value
+        for name, value in columns.items()
+        if isinstance(value, np.ndarray | Labels)
+    }
+    if not arrays:
+        raise ValueError("insert_arrays needs at least one array column")
+    count = len(next(iter(arrays.values())))
+    if not count:
+        return 0
+    fields = {name: cast(models.Field, model._meta.get_field(name)) for name in columns}
+    constraint = _unique_constraint(model, replace) if replace else None
+    if connection.vendor != "postgresql":
+        if constraint is not None:
+            _delete_keys(model, constraint, fields, columns, count)
+        return _bulk_create_columns(model, fields, columns, count)
+    quote = connection.ops.quote_name
+    staged = list(arrays)
+    expressions, params = [], []
+    for name, field in fields.items():
+        value = columns[name]
+        if name not in arrays:
+            expressions.append("%s")
+            params.append(field.get_db_prep_save(value, connection))
+            continue
+        column = f"s.c{staged.index(name)}"
+        if isinstance(value, Labels):
+            expressions.append(f"(%s::text[])[{column} + 1]")
+            params.append(list(value.labels))
+        elif field.null and value.dtype.kind == "f":
+            expressions.append(f"NULLIF({column}, 'NaN')")
+        elif field.null and value.dtype.kind in "iu":
+            if not field.is_relation:
+                raise ValueError(f"{name}: 0 stands for NULL only in foreign keys")
+            expressions.append(f"NULLIF({column}, 0)")
+        else:
+            expressions.append(column)
+    data = [np.asarray(arrays[name]) for name in staged]
+    definition = ", ".join(
+        f"c{i} {pgbinary.TYPES[pgbinary.kind_of(values)].sql} NOT NULL"
+        for i, values in enumerate(data)
+    )
+    target = ", ".join(quote(str(field.column)) for field in fields.values())
+    conflict = ""
+    if constraint is not None:
+        keys = [cast(models.Field, model._meta.get_field(n)).column for n in constraint.fields]
+        kept = {cast(models.Field, model._meta.get_field(n)).column for n in keep}
+        updates = ", ".join(
+            f"{quote(str(f.column))} = EXCLUDED.{quote(str(f.column))}"
+            for f in fields.values()
+            if f.column not in {*keys, *kept}
+        )
+        where, where_params = _condition_sql(model, constraint)
+        target_keys = ", ".join(quote(str(c)) for c in keys)
+        conflict = f" ON CONFLICT ({target_keys}) {where} DO UPDATE SET {updates}"
+        params += where_params
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE attune_staging ({definition}) ON COMMIT DROP")
+        with cursor.connection.cursor().copy(
+            "COPY attune_staging FROM STDIN (FORMAT binary)"
+        ) as copy:
+            for chunk in pgbinary.copy_stream(data):
+                copy.write(chunk)
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} ({target}) "  # noqa: S608 (quoted names)
+            f"SELECT {', '.join(expressions)} FROM attune_staging AS s{conflict}",
+            params,
+        )
+        cursor.execute("DROP TABLE attune_staging")
+    return count
+
+
+def _unique_constraint(model: type[models.Model], name: str) -> models.UniqueConstraint:
+    for constraint in model._meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint) and constraint.name == name:
+            return constraint
+    raise ValueError(f"{model.__name__} has no unique constraint named {name!r}")
+
+
+def _condition_sql(
+    model: type[models.Model], constraint: models.UniqueConstraint
+) -> tuple[str, list[Any]]:
+    """WHERE … of a partial unique constraint (PostgreSQL infers its index from it)."""
+    if constraint.condition is None:
+        return "", []
+    query = Query(model=model, alias_cols=False)
+    where = query.build_where(constraint.condition)
+    sql, params = where.as_sql(query.get_compiler(connection=connection), connection)
+    return f"WHERE {sql}", list(params)
+
+
+def _delete_keys(
+    model: type[models.Model],
+    constraint: models.UniqueConstraint,
+    fields: Mapping[str, models.Field],
+    columns: Mapping[str, Any],
+    count: int,
+) -> None:
+    """Delete the stored rows whose `constraint` key matches one of the given rows."""
+    by_attname = {f.attname: name for name, f in fields.items()}
+    key_names = []
+    for name in constraint.fields:
+        field = cast(models.Field, model._meta.get_field(name))
+        key_names.append((field.attname, by_attname.get(field.attname, name)))
+    values = _python_columns(fields, columns, count)
+    rows = list(zip(*(values[name] for _, name in key_names), strict=True))
+    for start in range(0, len(rows), 200):
+        match = Q()
+        for row in rows[start : start + 200]:
+            match |= Q(
+                **{attname: value for (attname, _), value in zip(key_names, row, strict=True)}
+            )
+        stored = model._default_manager.filter(match)
+        if constraint.condition is not None:
+            stored = stored.filter(constraint.condition)
+        stored.delete()
+
+
+def _python_columns(
+    fields: Mapping[str, models.Field], columns: Mapping[str, Any], count: int
+) -> dict[str, list[Any]]:
+    """Each column as a list of Python values (NULL as None), keyed by field name."""
+    values: dict[str, list[Any]] = {}
+    for name, field in fields.items():
+        column = columns[name]
+        if isinstance(column, Labels):
+            values[name] = [column.labels[code] for code in column.codes.tolist()]
+        elif not isinstance(column, np.ndarray):
+            values[name] = [column] * count
+        elif column.dtype.kind == "M":
+            values[name] = [
+                moment.replace(tzinfo=datetime.UTC)
+                for moment in column.astype("datetime64[us]").tolist()
+            ]
+        elif field.null and column.dtype.kind == "f":
+            values[name] = [None if np.isnan(v) else v for v in column.tolist()]
+        elif field.null and column.dtype.kind in "iu":
+            values[name] = [v or None for v in column.tolist()]
+        else:
+            values[name] = column.tolist()
+    return values
+
+
+def _bulk_create_columns(
+    model: type[models.Model],
+    fields: Mapping[str, models.Field],
+    columns: Mapping[str, Any],
+    count: int,
+) -> int:
+    values = _python_columns(fields, columns, count)
+    attnames = [fields[name].attname for name in values]
+    model._default_manager.bulk_create(
+        [
+            model(**dict(zip(attnames, row, strict=True)))
+            for row in zip(*values.values(), strict=True)
+        ],
+        batch_size=500,
+    )
+    return count
+
+
+class AnyOf(Lookup):
+    """`filter(AnyOf(F("user_id"), ids))`: the column equals one of `ids`, sent as one array
+    parameter (PostgreSQL `= ANY(%s)`, SQLite `IN (SELECT value FROM json_each(%s))`). An IN
+    list of thousands of placeholders costs more to build and parse than the query itself."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> Any:
+        values = [int(v) for v in value]
+        if connection.vendor == "postgresql":
+            return "%s", [values]
+        return "%s", [json.dumps(values)]
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        # lhs is the ORM's own column SQL and rhs a placeholder; the values are a parameter.
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        params = (*lhs_params, *rhs_params)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY({rhs}::bigint[])", params
+        return f"{lhs} IN (SELECT value FROM json_each({rhs}))", params  # noqa: S608

@@ -1,359 +1,618 @@
-"""Effectiveness windows (DESIGN.md §5.2): counts, sums and sums of squares per group in SQL,
-the statistics of every group at once in numpy, each window's rows replaced in one
-transaction."""
+"""Effectiveness windows (DESIGN.md §5.2).
+
+One GROUP BY in SQL at the grain of (context, strategy, personalization applied, user,
+window) gives n, Σ and Σ² per group; GLOBAL samples are sums of those groups over users, done
+in numpy along with every statistic of every group at once; rows go back by binary COPY.
+
+The hourly run recomputes the GLOBAL rows of the windows holding outcomes stored since the last
+run, and the USER rows only of the users with such outcomes (a user's USER rows depend on that
+user's outcomes alone). Explicit windows are recomputed whole."""
 
 import datetime
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from config.db import serialized
-from experiments.models import Strategy, StrategyConfig
+from experiments.models import Context, Strategy, StrategyConfig
 from outcomes import stats
 from outcomes.models import SCORE_FIELDS, Effectiveness, Outcome
-from outcomes.sql import WindowIndex, insert_columns, update_columns
-from outcomes.windows import window_bounds
+from outcomes.sql import (
+    AnyOf,
+    Codes,
+    Labels,
+    WindowIndex,
+    insert_arrays,
+    query_arrays,
+    update_columns,
+    work_mem,
+)
+from outcomes.windows import WINDOW_ORIGIN, window_bounds
 
 LOCK = "outcomes.compute_effectiveness_windows"
 # Outcomes committed a little after a run started may carry an earlier created_at; looking
 # back this far makes sure the next run sees them (recomputing is idempotent).
 WATERMARK_OVERLAP = datetime.timedelta(minutes=15)
+# PostgreSQL memory for the GROUP BY (about 75 MB per million outcomes hashes in memory).
+AGGREGATE_WORK_MEM_MB = 256
+CONTEXTS = list(Context.values)
 IMPROVEMENT_COLUMNS = {
     "retention_score": "retention_improvement",
     "performance_score": "performance_improvement",
     "completion_rate": "completion_rate_change",
     "engagement_score": "engagement_change",
 }
-# Aggregated columns per group, in this order.
-MEASURES = ["reward", *SCORE_FIELDS]
+KEYS = {
+    "k_context": "int4",  # read as Codes(CONTEXTS)
+    "k_strategy": "int8",
+    "k_applied": "bool",
+    "k_user": "int8",
+    "k_window": "int4",
+}
+# Per group, in this order: n, Σ and Σ² of the reward, then Σ and n of each score.
+MEASURES = {
+    "n_reward": "int8",
+    "s_reward": "float8",
+    "ss_reward": "float8",
+    **{
+        f"{prefix}_{score}": kind
+        for score in SCORE_FIELDS
+        for prefix, kind in (("s", "float8"), ("n", "int8"))
+    },
+}
 
 
-def pending_windows(*, days: int) -> set[int]:
-    """Windows holding outcomes stored since the last run (all windows on the first run)."""
-    last = Effectiveness.objects.aggregate(last=Max("calculated_at"))["last"]
-    outcomes = Outcome.objects.all()
-    if last is not None:
-        outcomes = outcomes.filter(created_at__gte=last - WATERMARK_OVERLAP)
-    return set(
-        outcomes.annotate(window=WindowIndex("occurred_at", days=days))
-        .values_list("window", flat=True)
+# --- What to recompute --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Work:
+    """The windows to recompute; USER rows of every user in them, or (`everyone` False) only
+    of the (user, window) pairs with new outcomes."""
+
+    windows: set[int]
+    everyone: bool = True
+    # Outcomes stored since then are the new ones (incremental runs).
+    since: datetime.datetime | None = None
+    pair_users: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    pair_windows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+
+def pending_work(*, days: int) -> Work:
+    """Windows holding outcomes stored since the last run, with the users who sent them (every
+    window and user on the first run)."""
+    # Every run that writes USER rows writes the GLOBAL rows of their windows too, and the
+    # few GLOBAL rows come from their partial unique index rather than a scan of the table.
+    last = Effectiveness.objects.filter(
+        scope=Effectiveness.Scope.GLOBAL, user__isnull=True
+    ).aggregate(last=Max("calculated_at"))["last"]
+    window = WindowIndex("occurred_at", days=days)
+    if last is None:
+        windows = Outcome.objects.annotate(k_window=window).values_list("k_window", flat=True)
+        return Work(windows=set(windows.distinct().order_by()))
+    since = last - WATERMARK_OVERLAP
+    pairs = query_arrays(
+        Outcome.objects.filter(created_at__gte=since)
+        .annotate(k_user=F("user_id"), k_window=window)
+        .values("k_user", "k_window")
         .distinct()
-        .order_by()
+        .order_by(),
+        {"k_user": "int8", "k_window": "int4"},
+    )
+    return Work(
+        windows=set(pairs["k_window"].tolist()),
+        everyone=False,
+        since=since,
+        pair_users=pairs["k_user"],
+        pair_windows=pairs["k_window"],
     )
 
 
-def _in_windows(windows: Iterable[int], days: int) -> Q:
+# --- Aggregation -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Outcomes grouped by context code, strategy (0: none), applied, user and window; the
+    measure matrix holds MEASURES column by column."""
+
+    context: np.ndarray
+    strategy: np.ndarray
+    applied: np.ndarray
+    user: np.ndarray
+    window: np.ndarray
+    measures: np.ndarray
+
+
+def _in_windows(windows: set[int], days: int) -> Q:
+    """occurred_at in any of the windows, adjacent windows merged into one range."""
     condition = Q()
-    for index in sorted(windows):
-        start, end = window_bounds(index, days)
+    indexes = sorted(windows)
+    while indexes:
+        first = last = indexes.pop(0)
+        while indexes and indexes[0] == last + 1:
+            last = indexes.pop(0)
+        start, end = window_bounds(first, days)[0], window_bounds(last, days)[1]
         condition |= Q(occurred_at__gte=start, occurred_at__lt=end)
     return condition
 
 
-def _aggregate(outcomes: Any, keys: list[str], days: int) -> tuple[np.ndarray, np.ndarray]:
-    """One GROUP BY over `keys` plus the window: per group n, Σ and Σ² of the reward and
-    n and Σ of each score. Returns (key matrix, measure matrix)."""
-    annotations: dict[str, Any] = {"n_reward": Count("reward")}
-    for measure in MEASURES:
-        annotations[f"s_{measure}"] = Sum(measure)
-        if measure == "reward":
-            annotations["ss_reward"] = Sum(F("reward") * F("reward"))
-        else:
-            annotations[f"n_{measure}"] = Count(measure)
-    rows = list(
-        outcomes.annotate(window=WindowIndex("occurred_at", days=days))
-        .values(*keys, "window")
-        .annotate(**annotations)
-        .values_list(*keys, "window", *annotations)
+def aggregate(
+    outcomes: QuerySet[Outcome], days: int, *, by_user: bool, window: int | None = None
+) -> Groups:
+    """One GROUP BY over `outcomes` by context, strategy, applied, window and, `by_user`, the
+    user (else user 0). With `window`, the outcomes are that window's and the GROUP BY has
+    only plain columns, whose statistics let PostgreSQL plan a parallel aggregation."""
+    sums: dict[str, Any] = {"n_reward": Count("reward"), "s_reward": Sum("reward")}
+    sums["ss_reward"] = Sum(F("reward") * F("reward"))
+    for score in SCORE_FIELDS:
+        sums[f"s_{score}"] = Sum(score)
+        sums[f"n_{score}"] = Count(score)
+    keys: dict[str, str | Codes] = {
+        name: kind
+        for name, kind in KEYS.items()
+        if (by_user or name != "k_user") and (window is None or name != "k_window")
+    }
+    # Grouped by the context itself (PostgreSQL knows its distinct values); its code is looked
+    # up on the grouped rows.
+    keys["k_context"] = Codes(CONTEXTS)
+    annotations: dict[str, Any] = {
+        "k_context": F("context"),
+        "k_strategy": F("strategy_id"),
+        "k_applied": F("personalization_applied"),
+        "k_user": F("user_id"),
+        "k_window": WindowIndex("occurred_at", days=days),
+    }
+    if window is not None:
+        outcomes = outcomes.filter(_in_windows({window}, days))
+    queryset = (
+        outcomes.annotate(**{name: annotations[name] for name in keys})
+        .values(*keys)
+        .annotate(**sums)
         .order_by()
     )
-    width = len(keys) + 1
-    if not rows:
-        return np.empty((0, width)), np.empty((0, len(annotations)))
-    table = np.array(rows, dtype=object)
-    key_matrix = table[:, :width]
-    measures = table[:, width:].astype(float)
-    return key_matrix, np.nan_to_num(measures)
-
-
-@dataclass(frozen=True)
-class GroupStats:
-    """Per group: reward Samples and per-score means."""
-
-    reward: stats.Samples
-    score_means: dict[str, np.ndarray]
-
-
-def _group_stats(measures: np.ndarray) -> GroupStats:
-    # Columns as _aggregate orders them: n, Σ, Σ² of the reward, then Σ and n of each score.
-    n, s_reward, ss_reward = measures[:, 0], measures[:, 1], measures[:, 2]
-    score_means = {}
-    column = 3
-    for measure in SCORE_FIELDS:
-        total, count = measures[:, column], measures[:, column + 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            score_means[measure] = np.where(
-                count > 0, total / np.where(count > 0, count, 1), np.nan
-            )
-        column += 2
-    return GroupStats(stats.Samples(n=n, total=s_reward, total_sq=ss_reward), score_means)
-
-
-def _rows_for_scope(
-    *,
-    scope: str,
-    keys: np.ndarray,
-    measures: np.ndarray,
-    baselines: set[int],
-    has_user: bool,
-    days: int,
-    now: datetime.datetime,
-    configs: dict[tuple[Any, int], int],
-    minimum: int,
-) -> dict[str, list[Any]]:
-    """Effectiveness rows of one scope, column-wise, from the grouped aggregates. Key
-    columns: context, strategy_id, personalization_applied, [user_id], window."""
-    if keys.shape[0] == 0:
-        return {}
-    context, strategy, applied = keys[:, 0], keys[:, 1], keys[:, 2].astype(bool)
-    user = keys[:, 3] if has_user else np.zeros(keys.shape[0], dtype=object)
-    window = keys[:, -1].astype(int)
-    # The baseline sample of (context, [user], window): every outcome without personalization.
-    base_key = [(c, u, w) for c, u, w in zip(context, user, window, strict=True)]
-    base_index: dict[tuple[Any, Any, int], int] = {}
-    for row, key in enumerate(base_key):
-        if not applied[row]:
-            base_index.setdefault(key, len(base_index))
-    base_measures = np.zeros((len(base_index), measures.shape[1]))
-    rows_without = np.flatnonzero(~applied)
-    np.add.at(
-        base_measures, [base_index[base_key[r]] for r in rows_without], measures[rows_without]
+    columns = query_arrays(queryset, keys | MEASURES)
+    count = columns["k_strategy"].size
+    return Groups(
+        context=columns["k_context"],
+        strategy=columns["k_strategy"],
+        applied=columns["k_applied"],
+        user=columns["k_user"] if by_user else np.zeros(count, dtype=np.int64),
+        window=columns["k_window"] if window is None else np.full(count, window, dtype=np.int32),
+        measures=np.column_stack([columns[name].astype(float) for name in MEASURES])
+        if count
+        else np.empty((0, len(MEASURES))),
     )
-    # The personalized samples: a non-baseline strategy, personalization applied.
-    personal_rows = np.array(
-        [
-            r
-            for r in range(keys.shape[0])
-            if applied[r] and strategy[r] is not None and int(strategy[r]) not in baselines
-        ],
-        dtype=int,
-    )
-    if has_user and personal_rows.size:
-        personal_rows = np.array(
-            [r for r in personal_rows if (int(user[r]), int(strategy[r])) in configs], dtype=int
-        )
-    if personal_rows.size == 0:
-        return {}
-    personal = _group_stats(measures[personal_rows])
-    empty = np.zeros(measures.shape[1])
-    matched = np.array(
-        [
-            base_measures[base_index[base_key[r]]] if base_key[r] in base_index else empty
-            for r in personal_rows
-        ]
-    )
-    baseline = _group_stats(matched)
-    welch = stats.welch_many(personal.reward, baseline.reward)
-    correlation = stats.point_biserial_many(personal.reward, baseline.reward)
-    improvements = {
-        measure: stats.improvement_many(
-            personal.score_means[measure], baseline.score_means[measure]
-        )
-        for measure in SCORE_FIELDS
-    }
-    composite = stats.composite_many(improvements, settings.OUTCOME_REWARD_WEIGHTS)
-    n_p, n_b = personal.reward.n, baseline.reward.n
-    significant = (correlation["p_value"] < 0.05) & (n_p >= minimum) & (n_b >= minimum)
 
-    def nullable(array: np.ndarray) -> list[float | None]:
-        return [float(v) if np.isfinite(v) else None for v in array]
 
-    windows = window[personal_rows]
-    bounds = {int(w): window_bounds(int(w), days) for w in set(windows.tolist())}
-    strategies = [int(strategy[r]) for r in personal_rows]
-    users = [int(user[r]) for r in personal_rows] if has_user else [None] * len(personal_rows)
-    count = len(personal_rows)
-    return {
-        "scope": [scope] * count,
-        "context": [str(context[r]) for r in personal_rows],
-        "strategy": strategies,
-        "user": users,
-        "config": (
-            [configs[(u, s)] for u, s in zip(users, strategies, strict=True)]
-            if has_user
-            else [None] * count
-        ),
-        "window_start": [bounds[int(w)][0] for w in windows],
-        "window_end": [bounds[int(w)][1] for w in windows],
-        "n_personalized": n_p.astype(int).tolist(),
-        "n_baseline": n_b.astype(int).tolist(),
-        "sample_size": (n_p + n_b).astype(int).tolist(),
-        "mean_personalized": nullable(personal.reward.mean),
-        "mean_baseline": nullable(baseline.reward.mean),
-        "difference": nullable(welch["difference"]),
-        "standard_error": nullable(welch["standard_error"]),
-        "ci_lower": nullable(welch["ci_lower"]),
-        "ci_upper": nullable(welch["ci_upper"]),
-        "correlation": nullable(correlation["r"]),
-        "p_value": nullable(correlation["p_value"]),
-        "composite_score": nullable(composite),
-        "is_statistically_significant": [bool(v) for v in significant],
+def concatenate(groups: list[Groups]) -> Groups:
+    return Groups(
         **{
-            column: nullable(improvements[measure])
-            for measure, column in IMPROVEMENT_COLUMNS.items()
-        },
-        "calculated_at": [now] * count,
-        "created_at": [now] * count,
-        "updated_at": [now] * count,
+            name: np.concatenate([getattr(g, name) for g in groups])
+            for name in ("context", "strategy", "applied", "user", "window", "measures")
+        }
+    )
+
+
+def joint_codes(*tables: list[np.ndarray]) -> list[np.ndarray]:
+    """One int64 per row of each table (a list of integer key columns, the same number in
+    every table), equal exactly when the keys are equal and ordered like the key tuples, so
+    that rows of different tables can be matched with searchsorted."""
+    width = len(tables[0])
+    lows, spans = [], []
+    for i in range(width):
+        values = np.concatenate([np.asarray(table[i], dtype=np.int64) for table in tables])
+        low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+        lows.append(low)
+        spans.append(high - low + 1)
+    if prod(spans) >= 2**63:
+        raise OverflowError("keys too wide to combine into one 64-bit code")
+    result = []
+    for table in tables:
+        code = np.zeros(len(table[0]), dtype=np.int64)
+        for column, low, span in zip(table, lows, spans, strict=True):
+            code = code * span + (np.asarray(column, dtype=np.int64) - low)
+        result.append(code)
+    return result
+
+
+def sum_by(codes: np.ndarray, measures: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted distinct codes, index of a row of each, column sums per code)."""
+    keys, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    sums = np.zeros((keys.size, measures.shape[1]))
+    np.add.at(sums, inverse, measures)
+    return keys, first, sums
+
+
+def lookup(keys: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each code: its index in the sorted `keys` and whether it is there."""
+    index = np.searchsorted(keys, codes)
+    found = index < keys.size
+    found[found] = keys[index[found]] == codes[found]
+    return index, found
+
+
+def take(keys: np.ndarray, values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The rows of `values` (aligned with the sorted `keys`) for each code; zeros where a code
+    has none."""
+    index, found = lookup(keys, codes)
+    result = np.zeros((codes.size, *values.shape[1:]), dtype=values.dtype)
+    result[found] = values[index[found]]
+    return result
+
+
+# --- Statistics ------------------------------------------------------------------------------
+
+
+def _samples(measures: np.ndarray) -> tuple[stats.Samples, dict[str, np.ndarray]]:
+    """The reward samples and per-score means of measure rows."""
+    reward = stats.Samples(n=measures[:, 0], total=measures[:, 1], total_sq=measures[:, 2])
+    means = {}
+    for i, score in enumerate(SCORE_FIELDS):
+        total, count = measures[:, 3 + 2 * i], measures[:, 4 + 2 * i]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means[score] = np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+    return reward, means
+
+
+def statistics(personal: np.ndarray, baseline: np.ndarray, minimum: int) -> dict[str, Any]:
+    """Every §5.2 figure for each (personalized, baseline) pair of measure rows."""
+    p_reward, p_means = _samples(personal)
+    b_reward, b_means = _samples(baseline)
+    welch = stats.welch_many(p_reward, b_reward)
+    correlation = stats.point_biserial_many(p_reward, b_reward)
+    improvements = {
+        score: stats.improvement_many(p_means[score], b_means[score]) for score in SCORE_FIELDS
     }
+    n_p, n_b = p_reward.n.astype(np.int64), b_reward.n.astype(np.int64)
+    return {
+        "n_personalized": n_p,
+        "n_baseline": n_b,
+        "sample_size": n_p + n_b,
+        "mean_personalized": p_reward.mean,
+        "mean_baseline": b_reward.mean,
+        "difference": welch["difference"],
+        "standard_error": welch["standard_error"],
+        "ci_lower": welch["ci_lower"],
+        "ci_upper": welch["ci_upper"],
+        "correlation": correlation["r"],
+        "p_value": correlation["p_value"],
+        "composite_score": stats.composite_many(improvements, settings.OUTCOME_REWARD_WEIGHTS),
+        "is_statistically_significant": (correlation["p_value"] < 0.05)
+        & (n_p >= minimum)
+        & (n_b >= minimum),
+        **{column: improvements[score] for score, column in IMPROVEMENT_COLUMNS.items()},
+    }
+
+
+def _finite(columns: dict[str, Any]) -> dict[str, Any]:
+    """±inf (a degenerate division) is stored as NULL, like NaN."""
+    return {
+        name: np.where(np.isfinite(v), v, np.nan)
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f"
+        else v
+        for name, v in columns.items()
+    }
+
+
+def _window_bounds(window: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
+    origin = np.datetime64(WINDOW_ORIGIN.replace(tzinfo=None), "us")
+    length = np.timedelta64(days * 86400, "s").astype("timedelta64[us]")
+    start = origin + window.astype(np.int64) * length
+    return start, start + length
+
+
+def global_rows(groups: Groups, baselines: np.ndarray, days: int, minimum: int) -> dict[str, Any]:
+    """GLOBAL rows: per (context, strategy, window), everyone's personalized outcomes of the
+    strategy against everyone's outcomes without personalization in the context and window."""
+    g = groups
+    personal = np.flatnonzero(g.applied & (g.strategy > 0) & ~np.isin(g.strategy, baselines))
+    base = np.flatnonzero(~g.applied)
+    (p_codes,) = joint_codes([g.context[personal], g.window[personal], g.strategy[personal]])
+    _, p_first, p_sums = sum_by(p_codes, g.measures[personal])
+    rows = personal[p_first]  # one group row standing for each (context, strategy, window)
+    b_codes, match = joint_codes(
+        [g.context[base], g.window[base]], [g.context[rows], g.window[rows]]
+    )
+    b_keys, _, b_sums = sum_by(b_codes, g.measures[base])
+    start, end = _window_bounds(g.window[rows], days)
+    return {
+        "context": Labels(g.context[rows], CONTEXTS),
+        "strategy": g.strategy[rows],
+        "window_start": start,
+        "window_end": end,
+        **statistics(p_sums, take(b_keys, b_sums, match), minimum),
+    }
+
+
+def user_rows(
+    groups: Groups,
+    baselines: np.ndarray,
+    selected: np.ndarray,
+    configs: dict[str, np.ndarray],
+    days: int,
+    minimum: int,
+) -> dict[str, Any]:
+    """USER rows of the selected group rows: per user's config and window, the user's
+    personalized outcomes of the strategy against the user's outcomes without
+    personalization in the context and window."""
+    g = groups
+    personal = selected & g.applied & (g.strategy > 0) & ~np.isin(g.strategy, baselines)
+    base = np.flatnonzero(selected & ~g.applied)
+    # Each personalized group row is one (context, strategy, user, window) already.
+    personal = np.flatnonzero(personal)
+    config_codes, personal_codes = joint_codes(
+        [configs["user"], configs["strategy"]], [g.user[personal], g.strategy[personal]]
+    )
+    order = np.argsort(config_codes)
+    config = take(config_codes[order], configs["id"][order], personal_codes)
+    rows = personal[config > 0]  # the user's strategy without a config has no USER row
+    config = config[config > 0]
+    b_codes, match = joint_codes(
+        [g.context[base], g.user[base], g.window[base]],
+        [g.context[rows], g.user[rows], g.window[rows]],
+    )
+    b_keys, _, b_sums = sum_by(b_codes, g.measures[base])
+    start, end = _window_bounds(g.window[rows], days)
+    return {
+        "context": Labels(g.context[rows], CONTEXTS),
+        "strategy": g.strategy[rows],
+        "user": g.user[rows],
+        "config": config,
+        "window_start": start,
+        "window_end": end,
+        **statistics(g.measures[rows], take(b_keys, b_sums, match), minimum),
+    }
+
+
+# --- The run ---------------------------------------------------------------------------------
+
+
+def _user_selection(groups: Groups, work: Work) -> np.ndarray:
+    """Group rows whose USER rows are recomputed: users who allow behavioural analysis
+    (DESIGN.md §3), and in an incremental run only the (user, window) pairs with new
+    outcomes."""
+    withheld = query_arrays(
+        get_user_model()
+        .objects.filter(behavioral_analysis_enabled=False)
+        .annotate(k_user=F("id"))
+        .order_by(),
+        {"k_user": "int8"},
+    )["k_user"]
+    selected = ~np.isin(groups.user, withheld)
+    if not work.everyone:
+        group_codes, pair_codes = joint_codes(
+            [groups.user, groups.window], [work.pair_users, work.pair_windows]
+        )
+        selected &= np.isin(group_codes, pair_codes)
+    return selected
+
+
+def _configs(work: Work) -> dict[str, np.ndarray]:
+    """(id, user, strategy) of the configs whose USER rows may be recomputed."""
+    configs = StrategyConfig.objects.filter(strategy__is_baseline=False)
+    if not work.everyone:
+        configs = configs.filter(AnyOf(F("user_id"), np.unique(work.pair_users).tolist()))
+    columns = query_arrays(
+        configs.annotate(k_id=F("id"), k_user=F("user_id"), k_strategy=F("strategy_id")).order_by(),
+        {"k_id": "int8", "k_user": "int8", "k_strategy": "int8"},
+    )
+    return {"id": columns["k_id"], "user": columns["k_user"], "strategy": columns["k_strategy"]}
+
+
+def _write(
+    work: Work, days: int, stamps: dict[str, Any], rows: dict[str, dict[str, Any]]
+) -> list[int]:
+    """Store the rows of each scope. A whole recomputation replaces its windows' rows; an
+    incremental one upserts (a user's samples only grow, so no USER row of theirs vanishes,
+    and rows of other users stay as they are)."""
+    if work.everyone:
+        starts = [window_bounds(index, days)[0] for index in work.windows]
+        Effectiveness.objects.filter(window_start__in=starts).delete()
+    constraints: dict[str, str] = {
+        Effectiveness.Scope.GLOBAL: "outcomes_effectiveness_global_window_unique",
+        Effectiveness.Scope.USER: "outcomes_effectiveness_user_window_unique",
+    }
+    return [
+        insert_arrays(
+            Effectiveness,
+            columns | {"scope": scope} | stamps,
+            replace=None if work.everyone else constraints[scope],
+        )
+        for scope, columns in rows.items()
+    ]
 
 
 def effectiveness_windows_compute(
     *, windows: set[int] | None = None, now: datetime.datetime | None = None
 ) -> dict[str, int]:
-    """Recompute the given windows (default: those with outcomes stored since the last run)
-    for GLOBAL and USER scope, replace their rows, then refresh the configs' scores."""
+    """Recompute the given windows whole, or by default what outcomes stored since the last run
+    changed; replace those rows, then refresh the scores of the configs whose rows were
+    written. USER rows of users who withdrew consent to behavioural analysis are deleted."""
     days = settings.EFFECTIVENESS_WINDOW_DAYS
     minimum = settings.MIN_SAMPLE_SIZE
     now = now or timezone.now()
     with transaction.atomic():
         serialized(LOCK)
-        windows = pending_windows(days=days) if windows is None else set(windows)
-        if not windows:
-            return {"windows": 0, "global": 0, "user": 0, "configs": 0}
-        in_windows = Outcome.objects.filter(_in_windows(windows, days))
-        baselines = set(Strategy.objects.filter(is_baseline=True).values_list("id", flat=True))
-
-        global_keys, global_measures = _aggregate(
-            in_windows, ["context", "strategy_id", "personalization_applied"], days
+        withdrawn, _ = Effectiveness.objects.filter(
+            scope=Effectiveness.Scope.USER, user__behavioral_analysis_enabled=False
+        ).delete()
+        work = pending_work(days=days) if windows is None else Work(windows=set(windows))
+        if not work.windows:
+            return {"windows": 0, "global": 0, "user": 0, "configs": 0, "withdrawn": withdrawn}
+        work_mem(AGGREGATE_WORK_MEM_MB)
+        in_windows = Outcome.objects.filter(_in_windows(work.windows, days))
+        if work.everyone:
+            # Everyone's groups serve both scopes: GLOBAL sums them over users.
+            by_user = aggregate(in_windows, days, by_user=True)
+            by_strategy = by_user
+        else:
+            # GLOBAL needs all outcomes of the windows, USER only those of the users with new
+            # ones: two GROUP BYs, the large one without the user.
+            by_strategy = concatenate(
+                [
+                    aggregate(Outcome.objects.all(), days, by_user=False, window=window)
+                    for window in sorted(work.windows)
+                ]
+            )
+            new = Outcome.objects.filter(created_at__gte=work.since).values("user_id")
+            by_user = aggregate(in_windows.filter(user_id__in=new), days, by_user=True)
+        baselines = np.array(
+            list(Strategy.objects.filter(is_baseline=True).values_list("id", flat=True)),
+            dtype=np.int64,
         )
-        global_rows = _rows_for_scope(
-            scope=Effectiveness.Scope.GLOBAL,
-            keys=global_keys,
-            measures=global_measures,
-            baselines=baselines,
-            has_user=False,
-            days=days,
-            now=now,
-            configs={},
-            minimum=minimum,
+        everyone = _finite(global_rows(by_strategy, baselines, days, minimum))
+        mine = _finite(
+            user_rows(
+                by_user, baselines, _user_selection(by_user, work), _configs(work), days, minimum
+            )
         )
-        # USER scope only for users who allow behavioural analysis (DESIGN.md §3).
-        consenting = in_windows.filter(user__behavioral_analysis_enabled=True)
-        user_keys, user_measures = _aggregate(
-            consenting, ["context", "strategy_id", "personalization_applied", "user_id"], days
+        stamps = {"calculated_at": now, "created_at": now, "updated_at": now}
+        written_global, written_user = _write(
+            work,
+            days,
+            stamps,
+            {Effectiveness.Scope.GLOBAL: everyone, Effectiveness.Scope.USER: mine},
         )
-        user_ids = {int(u) for u in user_keys[:, 3]} if user_keys.shape[0] else set()
-        configs = {
-            (user_id, strategy_id): config_id
-            for user_id, strategy_id, config_id in StrategyConfig.objects.filter(
-                user_id__in=user_ids
-            ).values_list("user_id", "strategy_id", "id")
-        }
-        user_rows = _rows_for_scope(
-            scope=Effectiveness.Scope.USER,
-            keys=user_keys,
-            measures=user_measures,
-            baselines=baselines,
-            has_user=True,
-            days=days,
-            now=now,
-            configs=configs,
-            minimum=minimum,
-        )
-        starts = [window_bounds(index, days)[0] for index in windows]
-        Effectiveness.objects.filter(window_start__in=starts).delete()
-        written_global = insert_columns(Effectiveness, global_rows) if global_rows else 0
-        written_user = insert_columns(Effectiveness, user_rows) if user_rows else 0
-        updated = config_scores_refresh(config_ids=set(user_rows.get("config", [])))
+        updated = config_scores_refresh(written=mine, windows=work.windows)
     return {
-        "windows": len(windows),
+        "windows": len(work.windows),
         "global": written_global,
         "user": written_user,
         "configs": updated,
+        "withdrawn": withdrawn,
     }
 
 
-def config_scores_refresh(*, config_ids: set[Any]) -> int:
-    """Each config's effectiveness_score = its latest window's composite; confidence_score =
-    Φ(difference / se) from that USER row when both samples reach MIN_SAMPLE_SIZE, else from
-    the GLOBAL row of the strategy and window, else unchanged (DESIGN.md §5.2)."""
-    minimum = settings.MIN_SAMPLE_SIZE
-    rows = (
-        Effectiveness.objects.filter(scope=Effectiveness.Scope.USER, config_id__in=config_ids)
-        .order_by("config_id", "-window_start")
-        .values_list(
-            "config_id",
-            "strategy_id",
-            "window_start",
-            "composite_score",
-            "difference",
-            "standard_error",
-            "n_personalized",
-            "n_baseline",
-        )
+def _fields(queryset: QuerySet[Any], fields: dict[str, str]) -> dict[str, np.ndarray]:
+    """Model fields (or lookups) of a queryset's rows as numpy arrays, keyed by field."""
+    aliases = {f"k_{i}": name for i, name in enumerate(fields)}
+    columns = query_arrays(
+        queryset.annotate(**{alias: F(name) for alias, name in aliases.items()}).order_by(),
+        {alias: fields[name] for alias, name in aliases.items()},
     )
-    latest: dict[int, tuple[Any, ...]] = {}
-    for row in rows:
-        latest.setdefault(row[0], row)
-    if not latest:
+    return {name: columns[alias] for alias, name in aliases.items()}
+
+
+LATEST_FIELDS = {
+    "config_id": "int8",
+    "strategy_id": "int8",
+    "window_start": "timestamptz",
+    "composite_score": "float8",
+    "difference": "float8",
+    "standard_error": "float8",
+    "n_personalized": "int8",
+    "n_baseline": "int8",
+}
+
+
+def _latest_per_config(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    order = np.lexsort((rows["window_start"], rows["config_id"]))
+    config = rows["config_id"][order]
+    last = order[np.r_[config[1:] != config[:-1], True]] if config.size else order
+    return {name: values[last] for name, values in rows.items()}
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a == b) | (np.isnan(a) & np.isnan(b))
+
+
+def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
+    """For each config with USER rows `written` (the recomputed `windows`):
+    effectiveness_score = its latest window's composite; confidence_score = Φ(difference /
+    se) from that USER row when both samples reach MIN_SAMPLE_SIZE, else from the GLOBAL row of
+    the strategy and window, else unchanged (DESIGN.md §5.2). Only changed configs are
+    written."""
+    days = settings.EFFECTIVENESS_WINDOW_DAYS
+    minimum = settings.MIN_SAMPLE_SIZE
+    if not written["config"].size:
         return 0
-    global_rows = {
-        (strategy_id, start): (difference, se, n_p, n_b)
-        for strategy_id, start, difference, se, n_p, n_b in Effectiveness.objects.filter(
-            scope=Effectiveness.Scope.GLOBAL,
-            window_start__in={row[2] for row in latest.values()},
-        ).values_list(
-            "strategy_id",
-            "window_start",
-            "difference",
-            "standard_error",
-            "n_personalized",
-            "n_baseline",
+    latest = _latest_per_config(
+        {
+            "config_id": written["config"],
+            "strategy_id": written["strategy"],
+            **{name: np.asarray(written[name]) for name in list(LATEST_FIELDS)[2:]},
+        }
+    )
+    touched = latest["config_id"].tolist()
+    contexts = sorted({CONTEXTS[code] for code in np.unique(written["context"].codes).tolist()})
+    # A later window of a config may be stored without being recomputed now (the (context,
+    # window_start) index finds the rows after the earliest latest window).
+    later = _fields(
+        Effectiveness.objects.filter(
+            scope=Effectiveness.Scope.USER,
+            context__in=contexts,
+            window_start__gt=latest["window_start"].min().item().replace(tzinfo=datetime.UTC),
         )
-    }
-    configs = {
-        pk: (effectiveness, confidence)
-        for pk, effectiveness, confidence in StrategyConfig.objects.filter(
-            pk__in=list(latest)
-        ).values_list("id", "effectiveness_score", "confidence_score")
-    }
-    changed: dict[int, tuple[float | None, float]] = {}
-    for config_id, (_, strategy_id, start, composite, difference, se, n_p, n_b) in latest.items():
-        stored_effectiveness, stored_confidence = configs[config_id]
-        source = None
-        if n_p >= minimum and n_b >= minimum and difference is not None and se is not None:
-            source = (difference, se)
-        else:
-            fallback = global_rows.get((strategy_id, start))
-            if (
-                fallback
-                and fallback[2] >= minimum
-                and fallback[3] >= minimum
-                and fallback[1] is not None
-            ):
-                source = (fallback[0], fallback[1])
-        confidence = (
-            float(stats.confidence_many(np.array([source[0]]), np.array([source[1]]))[0])
-            if source
-            else stored_confidence
+        .filter(AnyOf(F("config_id"), touched))
+        .exclude(window_start__in=[window_bounds(i, days)[0] for i in windows]),
+        LATEST_FIELDS,
+    )
+    if later["config_id"].size:
+        latest = _latest_per_config(
+            {name: np.concatenate([latest[name], later[name]]) for name in LATEST_FIELDS}
         )
-        effectiveness = composite if composite is not None else stored_effectiveness
-        if (stored_effectiveness, stored_confidence) != (effectiveness, confidence):
-            changed[config_id] = (effectiveness, confidence)
-    ids = list(changed)
+    starts = [s.replace(tzinfo=datetime.UTC) for s in np.unique(latest["window_start"]).tolist()]
+    everyone = _fields(
+        Effectiveness.objects.filter(
+            scope=Effectiveness.Scope.GLOBAL, user__isnull=True, window_start__in=starts
+        ),
+        LATEST_FIELDS,
+    )
+    global_codes, latest_codes = joint_codes(
+        [everyone["strategy_id"], everyone["window_start"].astype(np.int64)],
+        [latest["strategy_id"], latest["window_start"].astype(np.int64)],
+    )
+    order = np.argsort(global_codes)
+    fallback = {
+        name: take(global_codes[order], everyone[name][order].astype(float), latest_codes)
+        for name in ("difference", "standard_error", "n_personalized", "n_baseline")
+    }
+    _, has_global = lookup(global_codes[order], latest_codes)
+    stored = _fields(
+        StrategyConfig.objects.filter(AnyOf(F("id"), touched)),
+        {"id": "int8", "effectiveness_score": "float8", "confidence_score": "float8"},
+    )
+    order = np.argsort(stored["id"])
+    stored_effectiveness, stored_confidence = (
+        take(stored["id"][order], stored[name][order], latest["config_id"])
+        for name in ("effectiveness_score", "confidence_score")
+    )
+
+    def usable(source: dict[str, np.ndarray]) -> np.ndarray:
+        return (
+            (source["n_personalized"] >= minimum)
+            & (source["n_baseline"] >= minimum)
+            & np.isfinite(source["difference"])
+            & np.isfinite(source["standard_error"])
+        )
+
+    own = usable(latest)
+    from_global = ~own & has_global & usable(fallback)
+    difference = np.where(own, latest["difference"], fallback["difference"])
+    standard_error = np.where(own, latest["standard_error"], fallback["standard_error"])
+    with np.errstate(invalid="ignore"):
+        computed = stats.confidence_many(difference, standard_error)
+    confidence = np.where(own | from_global, computed, stored_confidence)
+    composite = latest["composite_score"]
+    effectiveness = np.where(np.isfinite(composite), composite, stored_effectiveness)
+    changed = ~(_same(effectiveness, stored_effectiveness) & _same(confidence, stored_confidence))
+    ids = latest["config_id"][changed].tolist()
     update_columns(
         StrategyConfig,
         ids,
         {
-            "effectiveness_score": [changed[i][0] for i in ids],
-            "confidence_score": [changed[i][1] for i in ids],
+            "effectiveness_score": [
+                None if np.isnan(v) else v for v in effectiveness[changed].tolist()
+            ],
+            "confidence_score": confidence[changed].tolist(),
         },
     )
-    return len(changed)
+    return len(ids)

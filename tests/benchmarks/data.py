@@ -45,10 +45,10 @@ INSERT INTO outcomes_outcome (
     completion_rate, engagement_score, reward, content_type, created_at, updated_at)
 SELECT d.user_id, 'bench-' || d.id, '', d.id, 'MISSION', d.strategy_id, d.config_id,
        d.personalization_applied, s.key, 'MISSION_COMPLETED',
-       now() - (random() * {weeks} * 7) * interval '1 day',
-       r.v, r.v, r.v, r.v, '', now(), now()
+       t.at, r.v, r.v, r.v, r.v, '', t.at, t.at
 FROM experiments_decision d
 JOIN experiments_strategy s ON s.id = d.strategy_id
+CROSS JOIN LATERAL (SELECT now() - (random() * {weeks} * 7 + d.id * 0) * interval '1 day' AS at) AS t
 CROSS JOIN LATERAL (
     SELECT least(1.0, greatest(0.0, 0.45 + CASE s.key WHEN 'pattern_heavy' THEN 0.10
         WHEN 'balanced' THEN 0.06 WHEN 'prediction_heavy' THEN 0.03 ELSE 0 END
@@ -58,6 +58,39 @@ WHERE d.source = 'BANDIT' AND d.params = '{{}}' AND d.latency_ms = 1.0;
 ANALYZE;
 RESET statement_timeout;
 """
+
+
+# An hour of traffic, as the hourly task sees it: everything so far moves one hour into the
+# past (the previous run's watermark and the previous hours' outcomes), then `outcomes` new
+# outcomes of random earlier decisions arrive spread over the last hour.
+RECENT_SQL = """
+UPDATE outcomes_outcome SET created_at = created_at - interval '1 hour'
+WHERE created_at > now() - interval '3 hours';
+UPDATE outcomes_effectiveness SET calculated_at = calculated_at - interval '1 hour'
+WHERE scope = 'GLOBAL';
+INSERT INTO outcomes_outcome (
+    user_id, event_id, payload_hash, decision_id, context, strategy_id, config_id,
+    personalization_applied, strategy_variant, outcome_type, occurred_at, retention_score,
+    completion_rate, engagement_score, reward, content_type, created_at, updated_at)
+SELECT d.user_id, %(tag)s || d.id, '', d.id, 'MISSION', d.strategy_id, d.config_id,
+       d.personalization_applied, s.key, 'MISSION_COMPLETED',
+       t.at, r.v, r.v, r.v, r.v, '', t.at, t.at
+FROM (SELECT * FROM experiments_decision ORDER BY random() LIMIT %(outcomes)s) AS d
+JOIN experiments_strategy s ON s.id = d.strategy_id
+CROSS JOIN LATERAL (SELECT now() - (random() + d.id * 0) * interval '1 hour' AS at) AS t
+CROSS JOIN LATERAL (
+    SELECT least(1.0, greatest(0.0, 0.45 + CASE s.key WHEN 'pattern_heavy' THEN 0.10
+        WHEN 'balanced' THEN 0.06 WHEN 'prediction_heavy' THEN 0.03 ELSE 0 END
+        + (random() - 0.5) * 0.4 + d.id * 0)) AS v
+) AS r
+"""
+
+
+def add_recent(*, outcomes: int, tag: str) -> None:
+    """An hour passes: `outcomes` outcomes arrive (event ids prefixed with `tag`)."""
+    with connection.cursor() as cursor:
+        for statement in filter(str.strip, RECENT_SQL.split(";")):
+            cursor.execute(statement, {"tag": tag, "outcomes": outcomes})
 
 
 def generate(*, users: int, outcomes: int, weeks: int = 12) -> None:
