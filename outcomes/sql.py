@@ -11,6 +11,7 @@ import numpy as np
 from django.db import connection, models
 from django.db.models import Lookup, Q, QuerySet
 from django.db.models.sql import Query
+from django.utils import timezone
 
 from outcomes import pgbinary
 from outcomes.windows import WINDOW_ORIGIN
@@ -265,12 +266,20 @@ def insert_arrays(
     count = len(next(iter(arrays.values())))
     if not count:
         return 0
+    # Like bulk_create, fill auto_now / auto_now_add fields that were not given.
+    now = timezone.now()
+    columns = {
+        **{
+            f.name: now
+            for f in model._meta.concrete_fields
+            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        },
+        **columns,
+    }
     fields = {name: cast(models.Field, model._meta.get_field(name)) for name in columns}
     constraint = _unique_constraint(model, replace) if replace else None
     if connection.vendor != "postgresql":
-        if constraint is not None:
-            _delete_keys(model, constraint, fields, columns, count)
-        return _bulk_create_columns(model, fields, columns, count)
+        return _save_columns(model, fields, columns, count, constraint, keep)
     quote = connection.ops.quote_name
     staged = list(arrays)
     expressions, params = [], []
@@ -346,33 +355,6 @@ def _condition_sql(
     return f"WHERE {sql}", list(params)
 
 
-def _delete_keys(
-    model: type[models.Model],
-    constraint: models.UniqueConstraint,
-    fields: Mapping[str, models.Field],
-    columns: Mapping[str, Any],
-    count: int,
-) -> None:
-    """Delete the stored rows whose `constraint` key matches one of the given rows."""
-    by_attname = {f.attname: name for name, f in fields.items()}
-    key_names = []
-    for name in constraint.fields:
-        field = cast(models.Field, model._meta.get_field(name))
-        key_names.append((field.attname, by_attname.get(field.attname, name)))
-    values = _python_columns(fields, columns, count)
-    rows = list(zip(*(values[name] for _, name in key_names), strict=True))
-    for start in range(0, len(rows), 200):
-        match = Q()
-        for row in rows[start : start + 200]:
-            match |= Q(
-                **{attname: value for (attname, _), value in zip(key_names, row, strict=True)}
-            )
-        stored = model._default_manager.filter(match)
-        if constraint.condition is not None:
-            stored = stored.filter(constraint.condition)
-        stored.delete()
-
-
 def _python_columns(
     fields: Mapping[str, models.Field], columns: Mapping[str, Any], count: int
 ) -> dict[str, list[Any]]:
@@ -398,21 +380,41 @@ def _python_columns(
     return values
 
 
-def _bulk_create_columns(
+def _save_columns(
     model: type[models.Model],
     fields: Mapping[str, models.Field],
     columns: Mapping[str, Any],
     count: int,
+    constraint: models.UniqueConstraint | None,
+    keep: Sequence[str],
 ) -> int:
+    """insert_arrays without PostgreSQL: bulk_create, and with a constraint, bulk_update of
+    the rows whose key is already stored."""
     values = _python_columns(fields, columns, count)
-    attnames = [fields[name].attname for name in values]
-    model._default_manager.bulk_create(
-        [
-            model(**dict(zip(attnames, row, strict=True)))
-            for row in zip(*values.values(), strict=True)
-        ],
-        batch_size=500,
-    )
+    attnames = {name: fields[name].attname for name in values}
+    objects = [
+        model(**{attnames[name]: column[i] for name, column in values.items()})
+        for i in range(count)
+    ]
+    stored: dict[tuple[Any, ...], Any] = {}
+    if constraint is not None:
+        keys = [cast(models.Field, model._meta.get_field(n)).attname for n in constraint.fields]
+        for start in range(0, count, 200):
+            match = Q()
+            for obj in objects[start : start + 200]:
+                match |= Q(**{key: getattr(obj, key) for key in keys})
+            candidates = model._default_manager.filter(match)
+            if constraint.condition is not None:
+                candidates = candidates.filter(constraint.condition)
+            for pk, *key in candidates.values_list("pk", *keys):
+                stored[tuple(key)] = pk
+        for obj in objects:
+            obj.pk = stored.get(tuple(getattr(obj, key) for key in keys))
+        changed = [a for n, a in attnames.items() if a not in keys and n not in keep]
+        model._default_manager.bulk_update(
+            [obj for obj in objects if obj.pk is not None], changed, batch_size=500
+        )
+    model._default_manager.bulk_create([obj for obj in objects if obj.pk is None], batch_size=500)
     return count
 
 

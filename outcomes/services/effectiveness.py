@@ -186,7 +186,10 @@ def aggregate(
         applied=columns["k_applied"],
         user=columns["k_user"] if by_user else np.zeros(count, dtype=np.int64),
         window=columns["k_window"] if window is None else np.full(count, window, dtype=np.int32),
-        measures=np.column_stack([columns[name].astype(float) for name in MEASURES])
+        # A sum over no values is NULL in SQL and 0 here (its count says there were none).
+        measures=np.nan_to_num(
+            np.column_stack([columns[name].astype(float) for name in MEASURES]), nan=0.0
+        )
         if count
         else np.empty((0, len(MEASURES))),
     )
