@@ -8,7 +8,8 @@ from outcomes.sql import WindowIndex
 
 class Command(BaseCommand):
     help = (
-        "Compute effectiveness windows with new outcomes, or every window with --all "
+        "Compute effectiveness for outcomes stored since the last run (GLOBAL rows of their "
+        "windows, USER rows of their users), or every window for every user with --all "
         "(twin of outcomes.compute_effectiveness_windows)."
     )
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{result['windows']} window(s): {result['global']} GLOBAL and {result['user']} "
-                f"USER rows, {result['configs']} config(s) rescored."
+                f"USER rows, {result['configs']} config(s) rescored, {result['withdrawn']} USER "
+                "row(s) of users who withdrew consent deleted."
             )
         )
