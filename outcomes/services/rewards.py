@@ -7,31 +7,34 @@ from experiments.catalog import population_invalidate
 
 LOCK = "outcomes.recompute_bandit_rewards"
 
-# One statement: two GROUP BYs over the raw rows, joined to every config, and an UPDATE of
-# only the configs whose figures differ — so a rerun writes nothing. Standard SQL that
-# PostgreSQL and SQLite (≥ 3.33, UPDATE … FROM) both run.
-RECOMPUTE_SQL = """
+# Two GROUP BYs over the raw rows, joined to every config, into a temporary table: a query
+# that only reads runs in parallel on PostgreSQL, where an UPDATE's own subqueries never do.
+# Then one UPDATE of only the configs whose figures differ, so a rerun writes nothing.
+# Standard SQL that PostgreSQL and SQLite (≥ 3.33, UPDATE … FROM) both run.
+FRESH_SQL = """
+CREATE TEMPORARY TABLE attune_fresh_rewards AS
 WITH chosen AS (
     SELECT config_id, COUNT(*) AS n
     FROM experiments_decision WHERE config_id IS NOT NULL GROUP BY config_id
 ), rewarded AS (
     SELECT config_id, COUNT(*) AS n, SUM(reward) AS total
     FROM outcomes_outcome WHERE config_id IS NOT NULL GROUP BY config_id
-), fresh AS (
-    SELECT c.id,
-           COALESCE(chosen.n, 0) AS selected,
-           COALESCE(rewarded.n, 0) AS rewarded_n,
-           COALESCE(rewarded.total, 0.0) AS total
-    FROM experiments_strategyconfig c
-    LEFT JOIN chosen ON chosen.config_id = c.id
-    LEFT JOIN rewarded ON rewarded.config_id = c.id
 )
+SELECT c.id,
+       COALESCE(chosen.n, 0) AS selected,
+       COALESCE(rewarded.n, 0) AS rewarded_n,
+       COALESCE(rewarded.total, 0.0) AS total
+FROM experiments_strategyconfig c
+LEFT JOIN chosen ON chosen.config_id = c.id
+LEFT JOIN rewarded ON rewarded.config_id = c.id
+"""
+UPDATE_SQL = """
 UPDATE experiments_strategyconfig
 SET times_selected = fresh.selected,
     times_rewarded = fresh.rewarded_n,
     total_reward = fresh.total,
     avg_reward = CASE WHEN fresh.rewarded_n > 0 THEN fresh.total / fresh.rewarded_n ELSE 0.0 END
-FROM fresh
+FROM attune_fresh_rewards AS fresh
 WHERE fresh.id = experiments_strategyconfig.id
   AND (experiments_strategyconfig.times_selected <> fresh.selected
        OR experiments_strategyconfig.times_rewarded <> fresh.rewarded_n
@@ -43,16 +46,15 @@ WHERE fresh.id = experiments_strategyconfig.id
 def bandit_rewards_recompute() -> dict[str, int]:
     """times_selected = decisions that chose the config; times_rewarded, total_reward and
     avg_reward = count, sum and mean of the rewards of outcomes attributed to it. Computed
-    and written by the database in one statement, serialised by an advisory lock."""
+    and written by the database, serialised by an advisory lock."""
     serialized(LOCK)
     with connection.cursor() as cursor:
-        cursor.execute(RECOMPUTE_SQL)
-        updated = cursor.rowcount
-        if updated < 0:  # sqlite3 reports no row count for a statement that starts with WITH
-            cursor.execute("SELECT changes()")
-            updated = cursor.fetchone()[0]
-        cursor.execute("SELECT COUNT(*) FROM experiments_strategyconfig")
+        cursor.execute(FRESH_SQL)
+        cursor.execute("SELECT COUNT(*) FROM attune_fresh_rewards")
         configs = cursor.fetchone()[0]
+        cursor.execute(UPDATE_SQL)
+        updated = cursor.rowcount
+        cursor.execute("DROP TABLE attune_fresh_rewards")
     if updated:
         population_invalidate()
     return {"configs": configs, "updated": updated}
