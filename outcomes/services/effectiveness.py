@@ -465,8 +465,8 @@ def effectiveness_windows_compute(
                     for window in sorted(work.windows)
                 ]
             )
-            new = Outcome.objects.filter(created_at__gte=work.since).values("user_id")
-            by_user = aggregate(in_windows.filter(user_id__in=new), days, by_user=True)
+            users = np.unique(work.pair_users).tolist()
+            by_user = aggregate(in_windows.filter(AnyOf(F("user_id"), users)), days, by_user=True)
         baselines = np.array(
             list(Strategy.objects.filter(is_baseline=True).values_list("id", flat=True)),
             dtype=np.int64,
