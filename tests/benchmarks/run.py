@@ -492,6 +492,7 @@ def main() -> int:
     say(f"database {env['DATABASE_URL']} (recreated), sizes {sizes}")
     recreate_database(env["DATABASE_URL"])
     manage("migrate", "--no-input")
+    manage("collectstatic", "--no-input")  # gunicorn serves static files as in production
     sys.path.insert(0, str(BASE_DIR))
     import django
 
