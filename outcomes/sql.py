@@ -47,20 +47,13 @@ class WindowIndex(models.Func):
         return self.as_sql(compiler, connection, template=template, **extra)
 
 
-# Only quoted identifiers of the model are formatted into this; every value is a parameter.
-JSON_INSERT = (
-    "INSERT INTO {table} ({columns}) SELECT {columns} FROM json_to_recordset(%s::json) "
-    "AS x({record}) ON CONFLICT ({conflict}) DO NOTHING RETURNING {returned}"
+# Only quoted identifiers of the model are formatted into these; every value is a parameter.
+UNNEST_INSERT = (
+    "INSERT INTO {table} ({columns}) SELECT * FROM unnest({unnest}) "
+    "ON CONFLICT ({conflict}) DO NOTHING RETURNING {returned}"
 )
 
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
-
-
-# Field types whose Python values go into JSON as they are (no Django conversion needed).
+# Field types whose Python values psycopg adapts as they are (no Django conversion needed).
 DRIVER_ADAPTS = frozenset(
     {
         "BigIntegerField",
@@ -109,27 +102,19 @@ def insert_ignoring_conflicts(
     table = quote(model._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One JSON parameter for all rows, encoded by the json module's C encoder and
-            # read by PostgreSQL's json_to_recordset: neither psycopg nor the planner works
-            # per value (adapting one array per column cost more than the INSERT itself).
-            record = ", ".join(f"{column(f)} {f.db_type(connection)}" for f in fields)
-            adapted = [f for f in fields if f.get_internal_type() in DRIVER_ADAPTS]
-            payload = json.dumps(
-                [
-                    {
-                        str(f.column): row[f.name]
-                        if f in adapted
-                        else f.get_db_prep_save(row[f.name], connection)
-                        for f in fields
-                    }
-                    for row in rows
-                ],
-                default=_json_value,
+            # One array parameter per column: the statement stays small however many rows,
+            # so neither the driver nor the planner works per row.
+            arrays = [
+                [row[f.name] for row in rows]
+                if f.get_internal_type() in DRIVER_ADAPTS
+                else [f.get_db_prep_save(row[f.name], connection) for row in rows]
+                for f in fields
+            ]
+            unnest = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+            sql = UNNEST_INSERT.format(
+                table=table, columns=columns, unnest=unnest, conflict=conflict, returned=returned
             )
-            sql = JSON_INSERT.format(
-                table=table, columns=columns, record=record, conflict=conflict, returned=returned
-            )
-            cursor.execute(sql, [payload])
+            cursor.execute(sql, arrays)
             return list(cursor.fetchall())
         chunk = 500
         for start in range(0, len(rows), chunk):
