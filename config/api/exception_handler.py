@@ -61,7 +61,9 @@ class ExceptionHandler(BaseExceptionHandler):
                     {exc.attr or api_settings.NON_FIELD_ERRORS_KEY: [exc.detail]}, code=exc.code
                 )
             api_error = _API_ERROR_BY_STATUS.get(exc.status_code, exceptions.APIException)
-            converted = api_error(detail=exc.detail, code=exc.code)
+            # A detail keyed by the attribute becomes the error's `attr`.
+            detail: Any = {exc.attr: [exc.detail]} if exc.attr else exc.detail
+            converted = api_error(detail=detail, code=exc.code)
             converted.status_code = exc.status_code
             return converted
         if isinstance(exc, DjangoValidationError):

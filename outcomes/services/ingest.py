@@ -161,7 +161,7 @@ def outcome_record_many(
             raise UnprocessableError(
                 f"event_id {item['event_id']!r} appears twice in the request with different "
                 "payloads.",
-                attr=None if single else f"{index}.event_id",
+                attr="event_id" if single else f"{index}.event_id",
             )
     attributions = _attributions(user=user, items=items, single=single)
     now = timezone.now()
@@ -203,10 +203,12 @@ def outcome_record_many(
     }
     for event_id, digest in repeated.items():
         if stored[event_id][0] != digest:
+            index = next(i for i, item in enumerate(items) if item["event_id"] == event_id)
             raise UnprocessableError(
                 f"event_id {event_id!r} was already reported with a different payload; "
                 "nothing was stored. Use a new event_id for a new outcome.",
                 code="event_id_reused",
+                attr="event_id" if single else f"{index}.event_id",
             )
     seen: set[str] = set()
     created, duplicates, ids = [], [], []

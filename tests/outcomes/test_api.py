@@ -66,12 +66,16 @@ def test_repeat_with_different_payload__422_nothing_changed(user_client, user):
     response = user_client.post(URL, [item("new"), item("e1", retention_score=0.1)], format="json")
     body = assert_error_shape(response, 422)
     assert "e1" in body["errors"][0]["detail"]
+    assert body["errors"][0]["code"] == "event_id_reused"
+    assert body["errors"][0]["attr"] == "1.event_id"  # the item of the list that repeats
     assert list(Outcome.objects.values_list("event_id", "retention_score")) == [("e1", 0.8)]
+    single = user_client.post(URL, item("e1", retention_score=0.2), format="json")
+    assert assert_error_shape(single, 422)["errors"][0]["attr"] == "event_id"
 
 
 def test_same_event_twice_in_one_list_with_different_payloads__422(user_client):
     response = user_client.post(URL, [item("e1"), item("e1", retention_score=0.1)], format="json")
-    assert_error_shape(response, 422)
+    assert assert_error_shape(response, 422)["errors"][0]["attr"] == "1.event_id"
     assert not Outcome.objects.exists()
 
 
