@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.permissions import IsStaff, owner_scope
+from config.api.schema import BATCH_LIMIT
 from config.errors import PayloadTooLargeError
 from experiments.models import Experiment
 from outcomes import selectors
@@ -33,6 +34,7 @@ class OutcomeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         request=serializers.OutcomeInputSerializer(many=True),
+        extensions={BATCH_LIMIT: ingest.MAX_BATCH},
         responses={
             201: serializers.OutcomeBatchResultSerializer,
             200: serializers.OutcomeSerializer,

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.permissions import CanActForUsers, caller_of, owner_scope
+from config.api.schema import BATCH_LIMIT
 from config.errors import PayloadTooLargeError
 from personalization import selectors
 from personalization.api import serializers
@@ -157,6 +158,7 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     @extend_schema(
         request=serializers.InteractionInputSerializer(many=True),
+        extensions={BATCH_LIMIT: interactions.MAX_BATCH},
         responses={
             201: serializers.InteractionBatchResultSerializer,
         },

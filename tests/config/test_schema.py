@@ -43,3 +43,15 @@ def test_schema__generates_without_warnings(tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yml"))
     assert (tmp_path / "s.yml").stat().st_size > 1000
+
+
+@pytest.mark.django_db
+def test_schema__on_behalf_of_errors_and_one_or_many_bodies(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    preferences = schema["paths"]["/api/v1/me/preferences/"]["get"]["responses"]
+    assert "X-On-Behalf-Of" in preferences["403"]["description"]
+    assert "X-On-Behalf-Of" in preferences["404"]["description"]
+    for path, limit in (("/api/v1/outcomes/", 1000), ("/api/v1/interactions/", 500)):
+        body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        one, many = body["schema"]["oneOf"]
+        assert many == {"type": "array", "items": one, "maxItems": limit}
