@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Lookup, Q, QuerySet
 from django.db.models.sql import Query
 from django.utils import timezone
@@ -320,7 +320,9 @@ def insert_arrays(
         target_keys = ", ".join(quote(str(c)) for c in keys)
         conflict = f" ON CONFLICT ({target_keys}) {where} DO UPDATE SET {updates}"
         params += where_params
-    with connection.cursor() as cursor:
+    # In a transaction of its own when called outside one: ON COMMIT DROP would otherwise drop
+    # the staging table as soon as it is created.
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMPORARY TABLE attune_staging ({definition}) ON COMMIT DROP")
         with cursor.connection.cursor().copy(
             "COPY attune_staging FROM STDIN (FORMAT binary)"

@@ -188,3 +188,11 @@ def test_any_of__matches_like_in(strategies):
     found = type(users[0]).objects.filter(AnyOf(F("id"), wanted))
     assert sorted(found.values_list("id", flat=True)) == sorted(wanted[:2])
     assert not type(users[0]).objects.filter(AnyOf(F("id"), [])).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_insert_arrays__outside_a_transaction(strategy_catalog):
+    strategies = list(Strategy.objects.filter(context="MISSION").order_by("id")[:2])
+    users = UserFactory.create_batch(2)
+    assert insert_arrays(Effectiveness, _columns(strategies, users, difference=[0.1, 0.2])) == 2
+    assert Effectiveness.objects.count() == 2
