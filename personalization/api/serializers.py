@@ -1,6 +1,9 @@
 import re
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api.serializers import (
@@ -185,10 +188,32 @@ class InteractionSummarySerializer(serializers.Serializer):
 # --- Users --------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {"type": "string", "anyOf": [{"format": "email"}, {"maxLength": 0}], "maxLength": 254}
+)
+class OptionalEmailField(serializers.CharField):
+    """An email address, or "" for none. Checked in to_internal_value rather than by a field
+    validator, which the schema would document as `format: email` alone, refusing ""."""
+
+    default_error_messages = {"invalid": "Enter a valid email address."}
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(required=False, allow_blank=True, max_length=254, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if value:
+            try:
+                validate_email(value)
+            except DjangoValidationError:
+                self.fail("invalid")
+        return value
+
+
 class UserCreateSerializer(StrictSerializer):
     external_id = serializers.CharField(max_length=255)
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150, required=False)
-    email = serializers.EmailField(required=False, allow_blank=True)
+    email = OptionalEmailField()
     display_name = serializers.CharField(
         max_length=100,
         required=False,

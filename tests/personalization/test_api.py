@@ -461,3 +461,18 @@ def test_other_user__routes_show_only_own_data(other_client, user):
     assert summary["popular_services"] == []
     export = other_client.get("/api/v1/me/export/").json()
     assert export["data"]["personalization.interaction"] == []
+
+
+@pytest.mark.parametrize(
+    ("email", "status"), [("", 201), ("learner@example.org", 201), ("not-an-address", 400)]
+)
+def test_users__email_optional_but_valid_when_given(service_client, email, status):
+    response = service_client.post(
+        "/api/v1/users/",
+        {"external_id": f"crm-{status}-{len(email)}", "email": email},
+        format="json",
+    )
+    assert response.status_code == status
+    if status == 400:
+        error = assert_error_shape(response, 400)["errors"][0]
+        assert (error["attr"], error["code"]) == ("email", "invalid")
