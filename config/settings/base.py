@@ -129,10 +129,12 @@ if REDIS_URL:
         }
     }
 else:
+    # Files under var/: web, worker and beat share it, so a catalog change made by one
+    # process invalidates the others' cached copy (local memory would not).
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "attune",
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
         }
     }
 

@@ -15,7 +15,10 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "service": env.str("THROTTLE_RATE_SERVICE", default="100000/minute"),
 }
 
-if CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
+if not REDIS_URL:  # noqa: F405
+    # One process: local memory, cleared between tests, apart from `make run`'s files.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     # A database of its own: the suite clears the cache between tests.
     CACHES["default"]["LOCATION"] = redis_url_with_db(  # noqa: F405
         REDIS_URL,  # noqa: F405

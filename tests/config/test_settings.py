@@ -39,3 +39,26 @@ def test_production__without_secret_key__refuses_to_start():
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_embedded_default__cache_shared_by_processes_in_var():
+    """Without REDIS_URL, web, worker and beat share a file cache, so a change cached by one
+    is seen by the others."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    code = (
+        "import django; from django.conf import settings; django.setup(); "
+        "print(settings.CACHES['default']['BACKEND'], "
+        "settings.CACHES['default']['LOCATION'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings.local"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    backend, location = result.stdout.split()
+    assert backend == "django.core.cache.backends.filebased.FileBasedCache"
+    assert Path(location) == BASE_DIR / "var" / "cache"
