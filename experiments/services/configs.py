@@ -17,19 +17,16 @@ from logs.services import audit_event_record, changes_between, model_snapshot
 def configs_for_context(*, user: Any, catalog: ContextCatalog) -> dict[int, StrategyConfig]:
     """The user's configs in the context by strategy id; the missing ones (all of them on
     the first decision) are created together. Safe when two first decisions race."""
-    configs = {
-        c.strategy_id: c for c in StrategyConfig.objects.filter(user=user, context=catalog.context)
-    }
+    # No ORDER BY: the default ordering joins the strategies for their keys, on the hot path.
+    mine = StrategyConfig.objects.filter(user=user, context=catalog.context).order_by()
+    configs = {c.strategy_id: c for c in mine}
     missing = [s for s in catalog.strategies if s.id not in configs]
     if missing:
         StrategyConfig.objects.bulk_create(
             [StrategyConfig(user=user, context=catalog.context, strategy_id=s.id) for s in missing],
             ignore_conflicts=True,
         )
-        configs = {
-            c.strategy_id: c
-            for c in StrategyConfig.objects.filter(user=user, context=catalog.context)
-        }
+        configs = {c.strategy_id: c for c in mine.all()}
     return configs
 
 
