@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import numpy as np
 from django.db import connection, models, transaction
-from django.db.models import Lookup, Q, QuerySet
+from django.db.models import F, Lookup, Q, QuerySet
 from django.db.models.sql import Query
 from django.utils import timezone
 
@@ -232,6 +232,17 @@ def query_arrays(
     }
 
 
+def field_arrays(queryset: QuerySet[Any], fields: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """Model fields (or lookups such as `config__confidence_score`) of a queryset's rows as
+    numpy arrays keyed by field: query_arrays under aliases of their own, without ordering."""
+    aliases = {f"k_{i}": name for i, name in enumerate(fields)}
+    columns = query_arrays(
+        queryset.annotate(**{alias: F(name) for alias, name in aliases.items()}).order_by(),
+        {alias: fields[name] for alias, name in aliases.items()},
+    )
+    return {name: columns[alias] for alias, name in aliases.items()}
+
+
 @dataclass(frozen=True)
 class Labels:
     """A text column given as codes into a short list of labels (e.g. contexts)."""
@@ -255,7 +266,7 @@ def insert_arrays(
 
     On PostgreSQL the arrays go by binary COPY into a temporary table and from there into the
     model's table by one INSERT … SELECT [ON CONFLICT … DO UPDATE]: no Python object per
-    value. Elsewhere the replaced rows are deleted and the rest is bulk_create."""
+    value. Elsewhere bulk_update of the rows already stored and bulk_create of the rest."""
     arrays = {
         name: value.codes if isinstance(value, Labels) else value
         for name, value in columns.items()

@@ -29,6 +29,7 @@ from outcomes.sql import (
     Codes,
     Labels,
     WindowIndex,
+    field_arrays,
     insert_arrays,
     query_arrays,
     update_columns,
@@ -49,8 +50,10 @@ IMPROVEMENT_COLUMNS = {
     "completion_rate": "completion_rate_change",
     "engagement_score": "engagement_change",
 }
-KEYS = {
-    "k_context": "int4",  # read as Codes(CONTEXTS)
+# Grouped by the context itself (PostgreSQL knows its distinct values); its code is looked up
+# on the grouped rows.
+KEYS: dict[str, "str | Codes"] = {
+    "k_context": Codes(CONTEXTS),
     "k_strategy": "int8",
     "k_applied": "bool",
     "k_user": "int8",
@@ -79,10 +82,13 @@ class Work:
 
     windows: set[int]
     everyone: bool = True
-    # Outcomes stored since then are the new ones (incremental runs).
-    since: datetime.datetime | None = None
     pair_users: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     pair_windows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    @property
+    def users(self) -> list[int]:
+        """The users with new outcomes (incremental runs)."""
+        return np.unique(self.pair_users).tolist()
 
 
 def pending_work(*, days: int) -> Work:
@@ -97,9 +103,8 @@ def pending_work(*, days: int) -> Work:
     if last is None:
         windows = Outcome.objects.annotate(k_window=window).values_list("k_window", flat=True)
         return Work(windows=set(windows.distinct().order_by()))
-    since = last - WATERMARK_OVERLAP
     pairs = query_arrays(
-        Outcome.objects.filter(created_at__gte=since)
+        Outcome.objects.filter(created_at__gte=last - WATERMARK_OVERLAP)
         .annotate(k_user=F("user_id"), k_window=window)
         .values("k_user", "k_window")
         .distinct()
@@ -109,7 +114,6 @@ def pending_work(*, days: int) -> Work:
     return Work(
         windows=set(pairs["k_window"].tolist()),
         everyone=False,
-        since=since,
         pair_users=pairs["k_user"],
         pair_windows=pairs["k_window"],
     )
@@ -155,14 +159,11 @@ def aggregate(
     for score in SCORE_FIELDS:
         sums[f"s_{score}"] = Sum(score)
         sums[f"n_{score}"] = Count(score)
-    keys: dict[str, str | Codes] = {
+    keys = {
         name: kind
         for name, kind in KEYS.items()
         if (by_user or name != "k_user") and (window is None or name != "k_window")
     }
-    # Grouped by the context itself (PostgreSQL knows its distinct values); its code is looked
-    # up on the grouped rows.
-    keys["k_context"] = Codes(CONTEXTS)
     annotations: dict[str, Any] = {
         "k_context": F("context"),
         "k_strategy": F("strategy_id"),
@@ -243,11 +244,12 @@ def lookup(keys: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def take(keys: np.ndarray, values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The rows of `values` (aligned with the sorted `keys`) for each code; zeros where a code
-    has none."""
-    index, found = lookup(keys, codes)
+    """For each code, the row of `values` whose key (`keys`, aligned with `values`, distinct)
+    it is; zeros where a code has none."""
+    order = np.argsort(keys, kind="stable")
+    index, found = lookup(keys[order], codes)
     result = np.zeros((codes.size, *values.shape[1:]), dtype=values.dtype)
-    result[found] = values[index[found]]
+    result[found] = values[order][index[found]]
     return result
 
 
@@ -354,8 +356,7 @@ def user_rows(
     config_codes, personal_codes = joint_codes(
         [configs["user"], configs["strategy"]], [g.user[personal], g.strategy[personal]]
     )
-    order = np.argsort(config_codes)
-    config = take(config_codes[order], configs["id"][order], personal_codes)
+    config = take(config_codes, configs["id"], personal_codes)
     rows = personal[config > 0]  # the user's strategy without a config has no USER row
     config = config[config > 0]
     b_codes, match = joint_codes(
@@ -382,13 +383,9 @@ def _user_selection(groups: Groups, work: Work) -> np.ndarray:
     """Group rows whose USER rows are recomputed: users who allow behavioural analysis
     (DESIGN.md §3), and in an incremental run only the (user, window) pairs with new
     outcomes."""
-    withheld = query_arrays(
-        get_user_model()
-        .objects.filter(behavioral_analysis_enabled=False)
-        .annotate(k_user=F("id"))
-        .order_by(),
-        {"k_user": "int8"},
-    )["k_user"]
+    withheld = field_arrays(
+        get_user_model().objects.filter(behavioral_analysis_enabled=False), {"id": "int8"}
+    )["id"]
     selected = ~np.isin(groups.user, withheld)
     if not work.everyone:
         group_codes, pair_codes = joint_codes(
@@ -402,12 +399,9 @@ def _configs(work: Work) -> dict[str, np.ndarray]:
     """(id, user, strategy) of the configs whose USER rows may be recomputed."""
     configs = StrategyConfig.objects.filter(strategy__is_baseline=False)
     if not work.everyone:
-        configs = configs.filter(AnyOf(F("user_id"), np.unique(work.pair_users).tolist()))
-    columns = query_arrays(
-        configs.annotate(k_id=F("id"), k_user=F("user_id"), k_strategy=F("strategy_id")).order_by(),
-        {"k_id": "int8", "k_user": "int8", "k_strategy": "int8"},
-    )
-    return {"id": columns["k_id"], "user": columns["k_user"], "strategy": columns["k_strategy"]}
+        configs = configs.filter(AnyOf(F("user_id"), work.users))
+    columns = field_arrays(configs, {"id": "int8", "user_id": "int8", "strategy_id": "int8"})
+    return {"id": columns["id"], "user": columns["user_id"], "strategy": columns["strategy_id"]}
 
 
 def _write(
@@ -465,8 +459,9 @@ def effectiveness_windows_compute(
                     for window in sorted(work.windows)
                 ]
             )
-            users = np.unique(work.pair_users).tolist()
-            by_user = aggregate(in_windows.filter(AnyOf(F("user_id"), users)), days, by_user=True)
+            by_user = aggregate(
+                in_windows.filter(AnyOf(F("user_id"), work.users)), days, by_user=True
+            )
         baselines = np.array(
             list(Strategy.objects.filter(is_baseline=True).values_list("id", flat=True)),
             dtype=np.int64,
@@ -492,16 +487,6 @@ def effectiveness_windows_compute(
         "configs": updated,
         "withdrawn": withdrawn,
     }
-
-
-def _fields(queryset: QuerySet[Any], fields: dict[str, str]) -> dict[str, np.ndarray]:
-    """Model fields (or lookups) of a queryset's rows as numpy arrays, keyed by field."""
-    aliases = {f"k_{i}": name for i, name in enumerate(fields)}
-    columns = query_arrays(
-        queryset.annotate(**{alias: F(name) for alias, name in aliases.items()}).order_by(),
-        {alias: fields[name] for alias, name in aliases.items()},
-    )
-    return {name: columns[alias] for alias, name in aliases.items()}
 
 
 LATEST_FIELDS = {
@@ -548,7 +533,7 @@ def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
     contexts = sorted({CONTEXTS[code] for code in np.unique(written["context"].codes).tolist()})
     # A later window of a config may be stored without being recomputed now (the (context,
     # window_start) index finds the rows after the earliest latest window).
-    later = _fields(
+    later = field_arrays(
         Effectiveness.objects.filter(
             scope=Effectiveness.Scope.USER,
             context__in=contexts,
@@ -563,7 +548,7 @@ def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
             {name: np.concatenate([latest[name], later[name]]) for name in LATEST_FIELDS}
         )
     starts = [s.replace(tzinfo=datetime.UTC) for s in np.unique(latest["window_start"]).tolist()]
-    everyone = _fields(
+    everyone = field_arrays(
         Effectiveness.objects.filter(
             scope=Effectiveness.Scope.GLOBAL, user__isnull=True, window_start__in=starts
         ),
@@ -573,19 +558,17 @@ def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
         [everyone["strategy_id"], everyone["window_start"].astype(np.int64)],
         [latest["strategy_id"], latest["window_start"].astype(np.int64)],
     )
-    order = np.argsort(global_codes)
     fallback = {
-        name: take(global_codes[order], everyone[name][order].astype(float), latest_codes)
+        name: take(global_codes, everyone[name].astype(float), latest_codes)
         for name in ("difference", "standard_error", "n_personalized", "n_baseline")
     }
-    _, has_global = lookup(global_codes[order], latest_codes)
-    stored = _fields(
+    has_global = take(global_codes, np.ones(global_codes.size, dtype=bool), latest_codes)
+    stored = field_arrays(
         StrategyConfig.objects.filter(AnyOf(F("id"), touched)),
         {"id": "int8", "effectiveness_score": "float8", "confidence_score": "float8"},
     )
-    order = np.argsort(stored["id"])
     stored_effectiveness, stored_confidence = (
-        take(stored["id"][order], stored[name][order], latest["config_id"])
+        take(stored["id"], stored[name], latest["config_id"])
         for name in ("effectiveness_score", "confidence_score")
     )
 
