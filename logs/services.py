@@ -8,6 +8,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from logs.models import AuditEvent, PersonalizationLog, RequestLog, TranslationLog
@@ -123,15 +124,7 @@ def request_logs_purge_expired(*, now: datetime.datetime | None = None) -> dict[
     return deleted
 
 
-def audit_events_redact(*, targets: list[tuple[str, str]]) -> int:
-    """Drop the recorded values of every event about these (target_type, target_id) pairs,
-    keeping who did what and when. Used when a user is erased."""
-    by_type: dict[str, list[str]] = {}
-    for target_type, target_id in targets:
-        by_type.setdefault(target_type, []).append(str(target_id))
-    redacted = 0
-    for target_type, ids in by_type.items():
-        redacted += AuditEvent.objects.filter(target_type=target_type, target_id__in=ids).update(
-            changes={}
-        )
-    return redacted
+def audit_events_redact(*, about: Q) -> int:
+    """Drop the recorded values of every event matching `about` (a condition on
+    target_type/target_id), keeping who did what and when. Used when a user is erased."""
+    return AuditEvent.objects.filter(about).update(changes={})

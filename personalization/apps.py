@@ -11,7 +11,7 @@ class PersonalizationConfig(AppConfig):
         from rest_framework.authtoken.models import Token
 
         from logs.models import AuditEvent, PersonalizationLog, TranslationLog
-        from personalization import seeding
+        from personalization import seeding, signals
         from personalization.models import (
             Interaction,
             Preferences,
@@ -22,6 +22,7 @@ class PersonalizationConfig(AppConfig):
         from personalization.registry import register_user_data
 
         seeding.register_builtin_steps()
+        signals.connect()
 
         # Rows about a user held by this app and by the apps below it; higher apps register
         # their own from their ready().

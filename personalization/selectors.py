@@ -1,11 +1,12 @@
 import datetime
 from typing import Any
 
-from django.db.models import Avg, Count, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Avg, CharField, Count, Q, QuerySet
+from django.db.models.functions import Cast, TruncDate
 from django.utils import timezone
 
 from config.db import apply_filters
+from logs.models import AuditEvent
 from logs.services import MASK
 from personalization.filters import InteractionFilter, UserFilter
 from personalization.models import Interaction, Preferences, SkillAssessment, SkillProfile, User
@@ -17,21 +18,48 @@ FAVORITE_MIN_RATING = 4
 POPULAR_SERVICES = 10
 
 
+ID_PREFIX = "id:"
+MAX_REFERENCE_LENGTH = 255
+
+
 def user_get_by_reference(*, reference: str) -> User | None:
-    """An active user named by primary key or by the client application's `external_id`.
-    A numeric reference is tried as the id first, then as an external id."""
-    if "\x00" in reference or len(reference) > 255:
+    """An active user named the way DESIGN.md §7 says: `id:<attune id>` is Attune's primary
+    key, anything else is the client application's `external_id` — a bare number too, so an
+    external id "2" never resolves to Attune user 2."""
+    if "\x00" in reference or len(reference) > MAX_REFERENCE_LENGTH:
         return None
     users = User.objects.filter(is_active=True)
-    if reference.isascii() and reference.isdigit() and len(reference) < 19:
-        by_id = users.filter(pk=int(reference)).first()
-        if by_id is not None:
-            return by_id
+    if reference.startswith(ID_PREFIX):
+        number = reference[len(ID_PREFIX) :]
+        if not (number.isascii() and number.isdigit() and len(number) < 19):
+            return None
+        return users.filter(pk=int(number)).first()
     return users.filter(external_id=reference).first()
 
 
-def user_list(*, filters: dict[str, Any] | None = None) -> QuerySet[User]:
-    return apply_filters(UserFilter, filters, User.objects.order_by("-date_joined", "-id"))
+def learners(queryset: QuerySet[User]) -> QuerySet[User]:
+    """Only learners (DESIGN.md §3): neither staff, superusers, nor holders of
+    personalization.act_for_users (directly or through a group)."""
+    from django.contrib.auth.models import Permission
+
+    act_for_users = Permission.objects.filter(
+        codename="act_for_users", content_type__app_label="personalization"
+    )
+    return (
+        queryset.filter(is_staff=False, is_superuser=False)
+        .exclude(pk__in=User.objects.filter(user_permissions__in=act_for_users).values("pk"))
+        .exclude(pk__in=User.objects.filter(groups__permissions__in=act_for_users).values("pk"))
+    )
+
+
+def user_list(
+    *, filters: dict[str, Any] | None = None, learners_only: bool = False
+) -> QuerySet[User]:
+    """Users newest first; `learners_only` for service accounts, who see learners only."""
+    queryset = User.objects.order_by("-date_joined", "-id")
+    if learners_only:
+        queryset = learners(queryset)
+    return apply_filters(UserFilter, filters, queryset)
 
 
 def preferences_get(*, user: User) -> Preferences:
@@ -124,8 +152,22 @@ def profile_summary(*, user: User) -> dict[str, Any]:
     return summary
 
 
+def user_audit_about(*, user: User) -> Q:
+    """Audit events about the user: those whose target is the user or one of the rows held
+    about them (every registered source). The row ids stay in SQL subqueries, so a user with
+    100,000 rows of one kind needs no bind parameter per row."""
+    about = Q(target_type=User._meta.label_lower, target_id=str(user.pk))
+    for source in user_data_sources():
+        if source.model is User or source.model is AuditEvent:
+            continue
+        row_ids = source.rows(user).order_by().annotate(pk_text=Cast("pk", CharField()))
+        about |= Q(target_type=source.label, target_id__in=row_ids.values("pk_text"))
+    return about
+
+
 def user_data_export(*, user: User) -> dict[str, Any]:
-    """Every row Attune holds about the user, by model label (DESIGN.md §7 `me/export/`)."""
+    """Every row Attune holds about the user, by model label (DESIGN.md §7 `me/export/`),
+    audit events included: those the user did and those about the user or their rows."""
     export: dict[str, Any] = {"exported_at": timezone.now().isoformat(), "user_id": user.pk}
     data: dict[str, list[dict[str, Any]]] = {}
     for source in user_data_sources():
@@ -135,5 +177,13 @@ def user_data_export(*, user: User) -> dict[str, Any]:
                 if name in row:
                     row[name] = MASK
         data.setdefault(source.label, []).extend(rows)
+    events = data.setdefault(AuditEvent._meta.label_lower, [])
+    seen = {row["id"] for row in events}
+    events.extend(
+        row
+        for row in AuditEvent.objects.filter(user_audit_about(user=user)).order_by("pk").values()
+        if row["id"] not in seen
+    )
+    events.sort(key=lambda row: row["id"])
     export["data"] = data
     return export

@@ -1,9 +1,11 @@
-"""Token and session authentication, both honouring `X-On-Behalf-Of` (DESIGN.md §7).
+"""Token and session authentication, both honouring `X-On-Behalf-Of` (DESIGN.md §7, §10).
 
 A caller holding `personalization.act_for_users` (a client application's service account)
-may name a user by id or `external_id`; the request then runs as that user, and the caller
-is kept on the request for the audit trail. Anyone else who sends the header gets 403; an
-unknown user is 404."""
+may name one of its learners as `X-On-Behalf-Of: <external_id>` or `X-On-Behalf-Of: id:<attune
+id>`; the request then runs as that learner, and the caller is kept on the request for the
+audit trail. A bare value is always an external id. Staff and service accounts are never
+targets (403); anyone without the permission who sends the header gets 403; an unknown or
+inactive user is 404."""
 
 import re
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from config.api.permissions import acts_for_users
+from config.api.permissions import acts_for_users, is_learner
 
 ON_BEHALF_OF_HEADER = "HTTP_X_ON_BEHALF_OF"
 TOKEN_KEY = re.compile(r"[0-9a-f]{40}")
@@ -35,7 +37,16 @@ class OnBehalfOfMixin:
 
         target = user_get_by_reference(reference=reference)
         if target is None:
-            raise exceptions.NotFound(f"No active user has the id or external_id {reference!r}.")
+            raise exceptions.NotFound(
+                f"No active user has the external_id {reference[:100]!r} (send id:<attune id> "
+                "to name a user by Attune's id)."
+            )
+        if not is_learner(target):
+            raise exceptions.PermissionDenied(
+                "X-On-Behalf-Of may name learners only: staff and service accounts act for "
+                "themselves.",
+                code="target_not_learner",
+            )
         request._request.attune_caller = caller  # type: ignore[attr-defined]
         return target, auth
 

@@ -1,44 +1,25 @@
-from typing import TYPE_CHECKING, Any
+"""Who may do what (DESIGN.md §3, §7, §10).
 
-from django.core.cache import cache
+A user is a **learner** unless staff (or superuser) or holding `personalization.act_for_users`
+(a **service account**). Only learners are decided for, enrolled, rewarded and recommended;
+service accounts act only for learners."""
+
+from typing import TYPE_CHECKING
+
 from rest_framework import permissions
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
-ACT_FOR_USERS = "personalization.act_for_users"
-
-
-ACTS_FOR_USERS_CACHE_SECONDS = 60
-
-
-def _holds_act_for_users(caller: Any) -> bool:
-    """One query, through the user's own permissions or any of their groups."""
-    from django.contrib.auth.models import Permission
-    from django.db.models import Q
-
-    return Permission.objects.filter(
-        Q(user=caller.pk) | Q(group__user=caller.pk),
-        codename="act_for_users",
-        content_type__app_label="personalization",
-    ).exists()
-
-
-def acts_for_users(caller: Any) -> bool:
-    """Whether the caller holds personalization.act_for_users (directly, through a group, or
-    as a superuser). Asked on every request by the throttle, so the answer is kept in the
-    shared cache for a minute: one cache read instead of two permission queries."""
-    known = getattr(caller, "acts_for_users", None)
-    if known is not None:
-        return bool(known)
-    key = f"acts-for-users:{caller.pk}"
-    answer = cache.get(key)
-    if answer is None:
-        answer = bool(caller.is_active) and (caller.is_superuser or _holds_act_for_users(caller))
-        cache.set(key, answer, ACTS_FOR_USERS_CACHE_SECONDS)
-    caller.acts_for_users = answer
-    return bool(answer)
+from personalization.roles import (  # noqa: F401 (re-exported for the API plumbing)
+    ACT_FOR_USERS,
+    LEARNER_REQUIRED,
+    LEARNER_REQUIRED_MESSAGE,
+    acts_for_users,
+    acts_for_users_forget,
+    is_learner,
+)
 
 
 def caller_of(request: "Request"):
@@ -75,6 +56,19 @@ class CanActForUsers(permissions.BasePermission):
         if not (caller and caller.is_authenticated):
             return False
         return bool(caller.is_staff or acts_for_users(caller))
+
+
+class IsLearnerForWrites(permissions.BasePermission):
+    """Writes (decisions, outcomes, recommendations) need a learner as the effective user:
+    staff or a service account acting for itself gets 403 `learner_required`."""
+
+    message = LEARNER_REQUIRED_MESSAGE
+    code = LEARNER_REQUIRED
+
+    def has_permission(self, request: "Request", view: "APIView") -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return is_learner(request.user)
 
 
 def owner_scope(request: "Request"):

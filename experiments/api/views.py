@@ -4,10 +4,17 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.permissions import IsStaff, IsStaffOrReadOnly, caller_of, owner_scope
+from config.api.permissions import (
+    IsLearnerForWrites,
+    IsStaff,
+    IsStaffOrReadOnly,
+    caller_of,
+    owner_scope,
+)
 from experiments import selectors
 from experiments.api import serializers
 from experiments.filters import (
@@ -194,8 +201,11 @@ class ExperimentViewSet(
 
 @extend_schema(tags=["decisions"])
 class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """POST {context}: which strategy to use now (DESIGN.md §4). GET: the caller's decisions."""
+    """POST {context}: which strategy to use now (DESIGN.md §4). GET: the caller's decisions.
+    Only learners are decided for: staff and service accounts acting for themselves get 403
+    `learner_required`."""
 
+    permission_classes = [IsAuthenticated, IsLearnerForWrites]
     serializer_class = serializers.DecisionListSerializer
     filterset_class = DecisionFilter
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.errors import ConflictError
+from config.errors import ConflictError, PermissionDeniedError
 from experiments import assignment as hashing
 from experiments import bandits
 from experiments.catalog import (
@@ -23,6 +23,7 @@ from experiments.catalog import (
 from experiments.models import Assignment, Decision, Experiment, StrategyConfig
 from experiments.params import overlay
 from experiments.services.configs import config_activate, configs_for_context
+from personalization.roles import LEARNER_REQUIRED, LEARNER_REQUIRED_MESSAGE, is_learner
 
 Source = Decision.Source
 
@@ -63,10 +64,13 @@ def consent_denied(preferences: Any, context: str) -> bool:
 def decision_make(
     *, user: Any, context: str, rng: np.random.Generator | None = None
 ) -> DecisionResult:
-    """Choose the strategy for `user` in `context`, store the Decision and answer it."""
+    """Choose the strategy for `user` in `context`, store the Decision and answer it.
+    Only learners are decided for (staff and service accounts: 403 `learner_required`)."""
     from personalization.selectors import preferences_get
 
     started = time.perf_counter()
+    if not is_learner(user):
+        raise PermissionDeniedError(LEARNER_REQUIRED_MESSAGE, code=LEARNER_REQUIRED)
     rng = rng or new_generator()
     catalog = context_catalog(context)
     baseline = catalog.baseline
@@ -121,7 +125,9 @@ def _experiment_choice(
     if stored is None:
         if not hashing.is_eligible(experiment.salt, user.pk, experiment.traffic_percent):
             return None
-        stored = _assign(user=user, experiment=experiment, rng=rng)
+        stored = _assign(user=user, catalog=catalog, experiment=experiment, rng=rng)
+        if stored is None:
+            return None
     variant = experiment.variant(stored[0])
     strategy = catalog.strategy(variant.strategy_id) if variant else None
     if variant is None or strategy is None:
@@ -136,14 +142,23 @@ def _experiment_choice(
 
 
 def _assign(
-    *, user: Any, experiment: ExperimentEntry, rng: np.random.Generator
-) -> tuple[int, float]:
+    *,
+    user: Any,
+    catalog: ContextCatalog,
+    experiment: ExperimentEntry,
+    rng: np.random.Generator,
+) -> tuple[int, float] | None:
+    """Store the user's sticky assignment. None, and nothing stored, when the chosen variant
+    cannot be served (its strategy is inactive): the user would be counted in a variant
+    whose strategy they never received."""
     weights = hashing.normalized([v.weight for v in experiment.variants])
     if experiment.experiment_type == Experiment.Type.MULTI_ARMED_BANDIT:
         index = int(rng.choice(len(weights), p=weights))
     else:
         index = hashing.index_by_bucket(weights, hashing.variant_bucket(experiment.salt, user.pk))
     variant = experiment.variants[index]
+    if catalog.strategy(variant.strategy_id) is None:
+        return None
     try:
         with transaction.atomic():
             assignment, _created = Assignment.objects.get_or_create(

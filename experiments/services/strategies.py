@@ -7,8 +7,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from config.errors import ConflictError
 from experiments.catalog import catalog_invalidate
-from experiments.models import Strategy
+from experiments.models import Experiment, Strategy
 from experiments.params import params_errors
 from logs.models import AuditEvent
 from logs.services import audit_event_record, changes_between, model_snapshot
@@ -74,6 +75,8 @@ def strategy_update(*, actor: Any, strategy: Strategy, data: dict[str, Any]) -> 
         raise ValidationError(
             {"context": ["A strategy's context cannot change; create a new strategy."]}
         )
+    if strategy.is_active and data.get("is_active") is False:
+        _refuse_if_running(strategy)
     for name, value in data.items():
         setattr(strategy, name, value)
     if strategy.is_baseline and not strategy.is_active:
@@ -88,6 +91,27 @@ def strategy_update(*, actor: Any, strategy: Strategy, data: dict[str, Any]) -> 
         )
     catalog_invalidate()
     return strategy
+
+
+def _refuse_if_running(strategy: Strategy) -> None:
+    """A strategy that a variant of a running (or scheduled) experiment serves stays active:
+    its learners would be counted in a variant whose strategy they never received."""
+    running = (
+        Experiment.objects.filter(
+            status__in=[Experiment.Status.ACTIVE, Experiment.Status.SCHEDULED],
+            variants__strategy=strategy,
+        )
+        .order_by("pk")
+        .values_list("name", flat=True)
+        .first()
+    )
+    if running is not None:
+        raise ConflictError(
+            f"Experiment {running!r} serves this strategy: complete or cancel it before "
+            "deactivating the strategy.",
+            code="strategy_in_use",
+            attr="is_active",
+        )
 
 
 @transaction.atomic

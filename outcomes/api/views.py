@@ -3,11 +3,12 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.permissions import IsStaff, owner_scope
+from config.api.permissions import IsLearnerForWrites, IsStaff, owner_scope
 from config.api.schema import BATCH_LIMIT
 from config.errors import PayloadTooLargeError
 from experiments.models import Experiment
@@ -24,6 +25,7 @@ class OutcomeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     stored with the same payload) or a list of up to 1,000 (201 with `created` and
     `duplicates`). A repeated event_id with a different payload is 422 and stores nothing."""
 
+    permission_classes = [IsAuthenticated, IsLearnerForWrites]
     serializer_class = serializers.OutcomeSerializer
     filterset_class = OutcomeFilter
 

@@ -200,14 +200,16 @@ class UserViewSet(
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
-    """For staff and service accounts: find users by `external_id`, create them."""
+    """For staff and service accounts: find users by `external_id`, create them. Service
+    accounts see learners only (DESIGN.md §7); staff see everyone."""
 
     permission_classes = [CanActForUsers]
     serializer_class = serializers.UserSerializer
     filterset_class = UserFilter
 
     def get_queryset(self):
-        return selectors.user_list()
+        caller = caller_of(self.request)
+        return selectors.user_list(learners_only=not getattr(caller, "is_staff", False))
 
     @extend_schema(
         request=serializers.UserCreateSerializer, responses={201: serializers.UserSerializer}

@@ -102,16 +102,14 @@ def user_erase(*, actor: Any, user: User) -> dict[str, int]:
     SET_NULL for anything else). Audit events about them lose their values; one USER_ERASED
     event records the erasure by counts only."""
     from logs.services import audit_events_redact
+    from personalization.selectors import user_audit_about
 
     counts: dict[str, int] = {}
-    targets: list[tuple[str, str]] = [(User._meta.label_lower, str(user.pk))]
     for source in user_data_sources():
         if source.model is User:
             continue
-        pks = list(source.rows(user).values_list("pk", flat=True))
-        counts[source.label] = counts.get(source.label, 0) + len(pks)
-        targets.extend((source.label, str(pk)) for pk in pks)
-    audit_events_redact(targets=targets)
+        counts[source.label] = counts.get(source.label, 0) + source.rows(user).count()
+    audit_events_redact(about=user_audit_about(user=user))
     user_id = user.pk
     user.delete()
     actor_for_event = actor if actor is not None and getattr(actor, "pk", None) != user_id else None

@@ -3,10 +3,11 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api.permissions import IsStaffOrReadOnly, caller_of, owner_scope
+from config.api.permissions import IsLearnerForWrites, IsStaffOrReadOnly, caller_of, owner_scope
 from recommendations import selectors
 from recommendations.api import serializers
 from recommendations.filters import ContentItemFilter, LearningPathFilter, RecommendationFilter
@@ -54,8 +55,10 @@ class ContentItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 class RecommendationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    """The caller's recommendations, newest first; filters `status`, `context`."""
+    """The caller's recommendations, newest first; filters `status`, `context`. Generating
+    and answering recommendations is for learners (403 `learner_required` otherwise)."""
 
+    permission_classes = [IsAuthenticated, IsLearnerForWrites]
     serializer_class = serializers.RecommendationSerializer
     filterset_class = RecommendationFilter
 

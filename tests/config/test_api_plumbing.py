@@ -63,7 +63,7 @@ def test_session_auth__logged_in_user__allowed(user):
 
 def test_on_behalf_of__service_account_by_id__acts_as_user(service_client, user):
     response = service_client.post(
-        LOGS_URL, VALID_LOG, format="json", HTTP_X_ON_BEHALF_OF=str(user.pk)
+        LOGS_URL, VALID_LOG, format="json", HTTP_X_ON_BEHALF_OF=f"id:{user.pk}"
     )
     assert response.status_code == 201
     assert response.json()["user"] == user.pk
@@ -96,7 +96,7 @@ def test_on_behalf_of__inactive_user__404(service_client):
 
 
 def test_on_behalf_of__service_account_cannot_borrow_staff_rights(service_client, staff_user):
-    response = service_client.get("/api/v1/logs/stats/", HTTP_X_ON_BEHALF_OF=str(staff_user.pk))
+    response = service_client.get("/api/v1/logs/stats/", HTTP_X_ON_BEHALF_OF=f"id:{staff_user.pk}")
     assert_error_shape(response, 403)
 
 
@@ -203,7 +203,7 @@ def test_throttle__service_account_counted_once_across_users(service_client, mon
     )
     users = UserFactory.create_batch(3)
     statuses = [
-        service_client.get(LOGS_URL, HTTP_X_ON_BEHALF_OF=str(u.pk)).status_code for u in users
+        service_client.get(LOGS_URL, HTTP_X_ON_BEHALF_OF=f"id:{u.pk}").status_code for u in users
     ]
     assert statuses == [200, 200, 429]
 
@@ -219,5 +219,5 @@ def test_on_behalf_of__permission_through_a_group(user):
     )
     account = UserFactory()
     account.groups.add(group)
-    response = token_client(account).get(LOGS_URL, HTTP_X_ON_BEHALF_OF=str(user.pk))
+    response = token_client(account).get(LOGS_URL, HTTP_X_ON_BEHALF_OF=f"id:{user.pk}")
     assert response.status_code == 200

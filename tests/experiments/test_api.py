@@ -283,7 +283,7 @@ def test_decisions__on_behalf_of(service_client, user, strategy_catalog):
         "/api/v1/decisions/",
         {"context": "CONTENT"},
         format="json",
-        HTTP_X_ON_BEHALF_OF=str(user.pk),
+        HTTP_X_ON_BEHALF_OF=f"id:{user.pk}",
     )
     assert response.status_code == 201
     assert Decision.objects.get().user == user

@@ -429,7 +429,7 @@ def test_on_behalf_of__every_route_acts_for_the_user(
 def test_on_behalf_of__delete_me__erases_the_user_actor_is_service(
     service_client, service_account, user
 ):
-    response = service_client.delete("/api/v1/me/", HTTP_X_ON_BEHALF_OF=str(user.pk))
+    response = service_client.delete("/api/v1/me/", HTTP_X_ON_BEHALF_OF=f"id:{user.pk}")
     assert response.status_code == 204
     assert User.objects.filter(pk=service_account.pk).exists()
     assert not User.objects.filter(pk=user.pk).exists()

@@ -86,9 +86,21 @@ def test_preferences_get__defaults_unsaved(user):
     assert not Preferences.objects.exists()
 
 
-def test_user_get_by_reference__id_then_external_id(db):
+def test_user_get_by_reference__id_prefix_or_external_id(db):
     numeric_external = UserFactory(external_id="12345")
     by_id = UserFactory()
-    assert user_get_by_reference(reference=str(by_id.pk)) == by_id
+    assert user_get_by_reference(reference=f"id:{by_id.pk}") == by_id
     assert user_get_by_reference(reference="12345") == numeric_external
     assert user_get_by_reference(reference="9" * 40) is None
+    assert user_get_by_reference(reference="id:") is None
+    assert user_get_by_reference(reference="id:x1") is None
+    assert user_get_by_reference(reference="id:" + "9" * 40) is None
+
+
+def test_user_get_by_reference__bare_number__is_an_external_id_never_an_id(db):
+    """DESIGN.md §10: a numeric external_id "2" once resolved to Attune user 2."""
+    first = UserFactory()
+    named_like_first = UserFactory(external_id=str(first.pk))
+    assert user_get_by_reference(reference=str(first.pk)) == named_like_first
+    nobody = UserFactory()
+    assert user_get_by_reference(reference=str(nobody.pk + 1000)) is None
