@@ -47,7 +47,7 @@ def _post_outcomes(seed: int, users: int = 24, per_user: int = 30) -> None:
                 }
             )
         response = client.post(
-            "/api/v1/outcomes/", items, format="json", HTTP_X_ON_BEHALF_OF=str(user.pk)
+            "/api/v1/outcomes/", items, format="json", HTTP_X_ON_BEHALF_OF=f"id:{user.pk}"
         )
         assert response.status_code == 201, response.content
         assert response.json()["created"] == per_user
