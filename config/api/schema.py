@@ -17,15 +17,21 @@ ON_BEHALF_OF_PARAMETER = {
     "required": False,
     "schema": {"type": "string"},
     "description": (
-        "Act as this user (id or external_id). Only for callers holding "
-        "personalization.act_for_users: anyone else gets 403, an unknown user 404."
+        "Act for one of your learners: `<external_id>` (a bare value, digits too, is always "
+        "an external id) or `id:<attune id>`. Only for callers holding "
+        "personalization.act_for_users (service accounts): anyone else gets 403. The target "
+        "must be an active learner: staff or service accounts as targets are 403 "
+        "(`target_not_learner`), an unknown or inactive one 404."
     ),
 }
 
 
 ON_BEHALF_OF_ERRORS = {
-    "403": "X-On-Behalf-Of given by a caller without personalization.act_for_users.",
-    "404": "X-On-Behalf-Of names no user.",
+    "403": (
+        "X-On-Behalf-Of given by a caller without personalization.act_for_users, or naming "
+        "staff or a service account; or a write that needs a learner (`learner_required`)."
+    ),
+    "404": "X-On-Behalf-Of names no active user.",
 }
 # Operation extension set with extend_schema(extensions={BATCH_LIMIT: n}): the body is one
 # object or a list of at most n of them.

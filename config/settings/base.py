@@ -242,7 +242,8 @@ SPECTACULAR_SETTINGS = {
         "Personalization and experimentation for learning and content applications. "
         "Authenticate with `POST /api/v1/auth/token/` and send `Authorization: Token <key>`. "
         "Service accounts with `personalization.act_for_users` may send "
-        "`X-On-Behalf-Of: <user id or external_id>`. Every error has the shape "
+        "`X-On-Behalf-Of: <external_id>` or `X-On-Behalf-Of: id:<attune id>` to act for one of "
+        "their learners. Every error has the shape "
         '`{"type", "errors": [{"code", "detail", "attr"}]}`.'
     ),
     "VERSION": "1.0.0",
