@@ -1,6 +1,6 @@
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from config.db import apply_filters
 from experiments.filters import (
@@ -9,7 +9,7 @@ from experiments.filters import (
     StrategyConfigFilter,
     StrategyFilter,
 )
-from experiments.models import Decision, Experiment, Strategy, StrategyConfig
+from experiments.models import Decision, Experiment, Strategy, StrategyConfig, Variant
 
 
 def strategy_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Strategy]:
@@ -28,8 +28,12 @@ def config_list(
 
 
 def experiment_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Experiment]:
-    queryset = Experiment.objects.prefetch_related("variants__strategy").order_by(
-        "-created_at", "-id"
+    """Newest first, with what the serializer names: the winner (joined) and the variants
+    with their strategies (one prefetch), so a page costs the same queries at any length."""
+    queryset = (
+        Experiment.objects.select_related("winning_variant")
+        .prefetch_related(Prefetch("variants", queryset=Variant.objects.select_related("strategy")))
+        .order_by("-created_at", "-id")
     )
     return apply_filters(ExperimentFilter, filters, queryset)
 
