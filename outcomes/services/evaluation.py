@@ -154,8 +154,10 @@ def experiment_evaluate(
 
     srm_p = None
     if experiment.experiment_type != Experiment.Type.MULTI_ARMED_BANDIT and variants:
-        srm_p = stats.sample_ratio_p_value(
-            [per_variant[v.pk]["assigned"] for v in variants], [v.weight for v in variants]
+        srm_p = _json_number(
+            stats.sample_ratio_p_value(
+                [per_variant[v.pk]["assigned"] for v in variants], [v.weight for v in variants]
+            )
         )
     winners = [
         row
