@@ -12,7 +12,8 @@ Experiment weights (§5.4), given per arm the users with outcomes n, mean and va
     EPSILON_GREEDY  1 − ε + ε/K to the best mean, ε/K to the others
     UCB1            everything to argmax mean + √(2 ln N / n), N = Σ n
     until every arm has `burn_in` users the weights stay equal; every arm keeps at least
-    `min_share`, the rest renormalised.
+    `min_share`, the rest renormalised. Exactly tied arms share equally (a draw, the best mean
+    or the best bound that several arms reach is split between them).
 """
 
 from collections.abc import Sequence
@@ -130,24 +131,29 @@ def thompson_weights(
     means = np.array([arm.mean for arm in arms], dtype=float)
     scales = np.sqrt(np.array([arm.variance / max(arm.n, 1) for arm in arms], dtype=float))
     samples = rng.normal(means, scales, size=(draws, len(arms)))
-    wins = np.bincount(np.argmax(samples, axis=1), minlength=len(arms))
-    return wins / draws
+    # A draw where several arms share the maximum (zero-variance arms with equal means)
+    # is a win split between them, not a win for the first.
+    best = samples == samples.max(axis=1, keepdims=True)
+    return (best / best.sum(axis=1, keepdims=True)).sum(axis=0) / draws
+
+
+def _share_among_best(scores: np.ndarray) -> np.ndarray:
+    """1 split equally among the arms with the highest score."""
+    best = scores == scores.max()
+    return best / best.sum()
 
 
 def epsilon_greedy_weights(arms: Sequence[ArmOutcomes], *, epsilon: float) -> np.ndarray:
     k = len(arms)
-    weights = np.full(k, epsilon / k)
-    weights[int(np.argmax([arm.mean for arm in arms]))] += 1.0 - epsilon
-    return weights
+    means = np.array([arm.mean for arm in arms], dtype=float)
+    return np.full(k, epsilon / k) + (1.0 - epsilon) * _share_among_best(means)
 
 
 def ucb1_weights(arms: Sequence[ArmOutcomes]) -> np.ndarray:
     counts = np.array([max(arm.n, 1) for arm in arms], dtype=float)
     means = np.array([arm.mean for arm in arms], dtype=float)
     scores = means + np.sqrt(2.0 * np.log(counts.sum()) / counts)
-    weights = np.zeros(len(arms))
-    weights[int(np.argmax(scores))] = 1.0
-    return weights
+    return _share_among_best(scores)
 
 
 def with_min_share(weights: Sequence[float] | np.ndarray, min_share: float) -> np.ndarray:

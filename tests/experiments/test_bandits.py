@@ -192,3 +192,27 @@ def test_bandit_weights__unknown_algorithm__refused():
             min_share=0.0,
             rng=np.random.default_rng(0),
         )
+
+
+# --- Ties share equally (DESIGN.md §5.4) ------------------------------------------------------
+
+
+def test_thompson__tied_zero_variance_arms__share_equally():
+    arms = [ArmOutcomes("a", 30, 0.5, 0.0), ArmOutcomes("b", 30, 0.5, 0.0)]
+    weights = thompson_weights(arms, rng=np.random.default_rng(0))
+    assert weights.tolist() == [0.5, 0.5]
+
+
+def test_thompson__tie_among_best_only():
+    arms = [
+        ArmOutcomes("a", 30, 0.5, 0.0),
+        ArmOutcomes("b", 30, 0.5, 0.0),
+        ArmOutcomes("c", 30, 0.2, 0.0),
+    ]
+    assert thompson_weights(arms, rng=np.random.default_rng(0)).tolist() == [0.5, 0.5, 0.0]
+
+
+def test_epsilon_greedy_and_ucb1__ties_share_equally():
+    arms = [ArmOutcomes("a", 30, 0.5, 0.01), ArmOutcomes("b", 30, 0.5, 0.01)]
+    assert epsilon_greedy_weights(arms, epsilon=0.1).tolist() == pytest.approx([0.5, 0.5])
+    assert ucb1_weights(arms).tolist() == pytest.approx([0.5, 0.5])
