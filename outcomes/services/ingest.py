@@ -1,4 +1,10 @@
-"""Idempotent outcome ingest (DESIGN.md §7 outcomes/, §10)."""
+"""Idempotent outcome ingest (DESIGN.md §7 outcomes/, §10).
+
+Event ids are the client's idempotency keys, unique per user. Outcomes that Attune records
+itself (e.g. on completing a recommendation) take their ids from a reserved space: ids that
+start with RESERVED_EVENT_ID_PREFIX ("attune:", in any case) are refused from clients with a
+400 naming the item's `event_id`, so Attune's own ids can never collide with a client's.
+"""
 
 import datetime
 import hashlib
@@ -21,6 +27,7 @@ from outcomes.models import SCORE_FIELDS, Outcome
 from outcomes.sql import insert_ignoring_conflicts
 
 MAX_BATCH = 1000
+RESERVED_EVENT_ID_PREFIX = "attune:"
 RECOMPUTE_PENDING_KEY = "outcomes:recompute-enqueued"
 RECOMPUTE_DEBOUNCE_SECONDS = 20
 # Fields the client reports; their canonical JSON is the payload's fingerprint.
@@ -59,6 +66,10 @@ def payload_hash(item: dict[str, Any]) -> str:
 
 def _field_error(index: int | None, field: str, message: str) -> ValidationError:
     return ValidationError({field if index is None else f"{index}.{field}": [message]})
+
+
+def reserved_event_id(event_id: str) -> bool:
+    return event_id.casefold().startswith(RESERVED_EVENT_ID_PREFIX)
 
 
 def _attributions(*, user: Any, items: list[dict[str, Any]], single: bool) -> list[dict[str, Any]]:
@@ -144,15 +155,25 @@ def _attributions(*, user: Any, items: list[dict[str, Any]], single: bool) -> li
 
 @transaction.atomic
 def outcome_record_many(
-    *, user: Any, items: list[dict[str, Any]], single: bool = False
+    *, user: Any, items: list[dict[str, Any]], single: bool = False, internal: bool = False
 ) -> IngestResult:
     """Store outcomes idempotently by (user, event_id) with one INSERT … ON CONFLICT DO
     NOTHING RETURNING, which names exactly the new rows even under concurrent retries. A
-    repeated event_id whose payload differs is 422 and the whole request changes nothing."""
+    repeated event_id whose payload differs is 422 and the whole request changes nothing.
+    Only `internal` callers (Attune's own services) may use reserved event ids."""
     if len(items) > MAX_BATCH:
         raise PayloadTooLargeError(
             f"{len(items)} outcomes in one request; send at most {MAX_BATCH} per request."
         )
+    if not internal:
+        for index, item in enumerate(items):
+            if reserved_event_id(item["event_id"]):
+                raise _field_error(
+                    None if single else index,
+                    "event_id",
+                    f"Event ids starting with {RESERVED_EVENT_ID_PREFIX!r} are reserved for "
+                    "outcomes Attune records itself; choose another id.",
+                )
     hashes = [payload_hash(item) for item in items]
     first_hash: dict[str, str] = {}
     for index, item in enumerate(items):

@@ -3,16 +3,20 @@
 import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from config.errors import ConflictError
 from outcomes.models import SCORE_FIELDS
-from outcomes.services.ingest import outcome_record_many
+from outcomes.services.ingest import RESERVED_EVENT_ID_PREFIX, outcome_record_many
 from recommendations.models import Recommendation
 
 Status = Recommendation.Status
 EXPIRE_AFTER_DAYS = 7
+# The outcome recorded on completion is `attune:recommendation:<pk>`: one per
+# recommendation, in the reserved id space that clients may not write to (see ingest).
+COMPLETION_EVENT_PREFIX = f"{RESERVED_EVENT_ID_PREFIX}recommendation:"
 
 ALLOWED: dict[str, set[str]] = {
     Status.PENDING: {Status.ACCEPTED, Status.DECLINED, Status.COMPLETED, Status.EXPIRED},
@@ -62,16 +66,23 @@ def recommendation_complete(
 ) -> Recommendation:
     """Complete it and record a CONTENT_ENGAGED outcome linked to its decision, so bandits
     and effectiveness windows learn from it. Without scores, the effectiveness is the
-    engagement score."""
-    rec = _locked(recommendation, Status.COMPLETED)
-    now = timezone.now()
+    engagement score. The outcome's event id is COMPLETION_EVENT_PREFIX + the
+    recommendation's id, in the reserved space that clients may not write to."""
     scores = {k: v for k, v in (scores or {}).items() if k in SCORE_FIELDS and v is not None}
     if not scores and effectiveness is not None:
         scores = {"engagement_score": effectiveness}
     if not scores:
-        raise ConflictError("Give the effectiveness or at least one score to complete it.")
+        raise ValidationError(
+            {"effectiveness": "Give the effectiveness (0–1) or at least one score to complete it."}
+        )
+    given = {"effectiveness": effectiveness, **scores}
+    for name, value in given.items():
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValidationError({name: "Must be between 0 and 1."})
+    rec = _locked(recommendation, Status.COMPLETED)
+    now = timezone.now()
     item: dict[str, Any] = {
-        "event_id": f"recommendation-{rec.pk}",
+        "event_id": f"{COMPLETION_EVENT_PREFIX}{rec.pk}",
         "outcome_type": "CONTENT_ENGAGED",
         "occurred_at": now,
         "content_type": rec.item.content_type,
@@ -81,8 +92,8 @@ def recommendation_complete(
     if rec.decision_id is not None:
         item["decision"] = rec.decision_id
     else:
-        item["context"] = "CONTENT"
-    outcome_record_many(user=rec.user, items=[item], single=True)
+        item["context"] = rec.context
+    outcome_record_many(user=rec.user, items=[item], single=True, internal=True)
     rec.status, rec.completed_at = Status.COMPLETED, now
     rec.responded_at = rec.responded_at or now
     rec.effectiveness = effectiveness

@@ -1,6 +1,7 @@
 import datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from experiments.models import Decision, StrategyConfig
@@ -9,7 +10,11 @@ from outcomes.services.rewards import bandit_rewards_recompute
 from personalization.models import Preferences
 from personalization.services.skills import skill_assessment_record
 from recommendations.models import ContentItem, LearningPath, Recommendation
-from recommendations.services.feedback import recommendations_expire_stale
+from recommendations.services.feedback import (
+    COMPLETION_EVENT_PREFIX,
+    recommendation_complete,
+    recommendations_expire_stale,
+)
 from tests.conftest import assert_error_shape
 
 GENERATE = "/api/v1/recommendations/generate/"
@@ -97,6 +102,30 @@ def test_generate__bad_input__400(user_client, learner, payload, attr):
     assert_error_shape(user_client.post(GENERATE, payload, format="json"), 400, attr=attr)
 
 
+@pytest.mark.parametrize("context", ["MISSION", "CONTENT", "ASSESSMENT", "SESSION"])
+def test_generate__decides_in_the_requested_context(user_client, learner, context):
+    response = user_client.post(GENERATE, {"context": context, "limit": 3}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    decision = Decision.objects.select_related("strategy").get(pk=body["decision"]["id"])
+    assert decision.context == context
+    assert decision.strategy.context == context
+    assert body["decision"]["strategy"] == decision.strategy.key
+    assert len(body["results"]) == 3
+    assert all(r["context"] == context and r["decision"] == decision.pk for r in body["results"])
+    assert all(r["reason"].startswith("Recommended because it") for r in body["results"])
+
+
+def test_generate__context_switched_off__disabled_in_that_context_only(user_client, learner):
+    Preferences.objects.create(user=learner, mission_personalization_enabled=False)
+    mission = user_client.post(GENERATE, {"context": "MISSION", "limit": 2}, format="json")
+    assert mission.status_code == 201, mission.content
+    assert mission.json()["decision"]["source"] == "DISABLED"
+    assert mission.json()["decision"]["personalization_applied"] is False
+    content = user_client.post(GENERATE, {"context": "CONTENT", "limit": 2}, format="json")
+    assert content.json()["decision"]["source"] != "DISABLED"
+
+
 # --- Feedback loop --------------------------------------------------------------------------
 
 
@@ -155,7 +184,7 @@ def test_feedback__second_complete__409_and_one_outcome(user_client, learner):
         f"/api/v1/recommendations/{rec}/complete/", {"effectiveness": 0.9}, format="json"
     )
     assert_error_shape(response, 409)
-    assert Outcome.objects.filter(event_id=f"recommendation-{rec}").count() == 1
+    assert Outcome.objects.filter(event_id=f"{COMPLETION_EVENT_PREFIX}{rec}").count() == 1
 
 
 def test_feedback__complete_needs_effectiveness_or_scores(user_client, learner):
@@ -165,6 +194,53 @@ def test_feedback__complete_needs_effectiveness_or_scores(user_client, learner):
         400,
         attr="effectiveness",
     )
+
+
+def test_complete__without_effectiveness_or_scores__400_naming_effectiveness(learner, user_client):
+    rec = Recommendation.objects.get(pk=_one(user_client))
+    with pytest.raises(ValidationError) as raised:
+        recommendation_complete(recommendation=rec)
+    assert "effectiveness" in raised.value.message_dict
+    assert Recommendation.objects.get(pk=rec.pk).status == "PENDING"
+    assert not Outcome.objects.exists()
+
+
+@pytest.mark.parametrize("client_event_id", ["recommendation-{pk}", "{pk}", "rec-{pk}"])
+def test_complete__client_used_the_same_id__no_collision(user_client, learner, client_event_id):
+    """The completion's outcome lives in a key space clients cannot write to, so whatever
+    event ids the client chose, completing works and leaves the client's outcomes alone."""
+    rec = _one(user_client)
+    event_id = client_event_id.format(pk=rec)
+    client_outcome = {
+        "event_id": event_id,
+        "outcome_type": "MISSION_COMPLETED",
+        "context": "MISSION",
+        "retention_score": 0.1,
+    }
+    assert user_client.post("/api/v1/outcomes/", client_outcome, format="json").status_code == 201
+    response = user_client.post(
+        f"/api/v1/recommendations/{rec}/complete/", {"effectiveness": 0.9}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert Outcome.objects.get(event_id=event_id).retention_score == 0.1
+    completion = Outcome.objects.get(event_id=f"{COMPLETION_EVENT_PREFIX}{rec}")
+    assert completion.outcome_type == "CONTENT_ENGAGED"
+    assert completion.engagement_score == 0.9
+
+
+@pytest.mark.parametrize(
+    ("payload", "attr"),
+    [
+        ({"event_id": f"{COMPLETION_EVENT_PREFIX}1"}, "event_id"),
+        ({"event_id": "Attune:anything"}, "event_id"),
+        ([{"event_id": "ok-1"}, {"event_id": "attune:x"}], "1.event_id"),
+    ],
+)
+def test_outcomes__reserved_event_id_prefix__400(user_client, learner, payload, attr):
+    base = {"outcome_type": "MISSION_COMPLETED", "context": "MISSION", "retention_score": 0.5}
+    body = [base | item for item in payload] if isinstance(payload, list) else base | payload
+    assert_error_shape(user_client.post("/api/v1/outcomes/", body, format="json"), 400, attr=attr)
+    assert not Outcome.objects.exists()
 
 
 def test_feedback__decline_reason_kept(user_client, learner):
@@ -185,7 +261,7 @@ def test_complete__outcome_feeds_the_bandit_statistics(user_client, learner):
         {"effectiveness": 0.9, "completion_rate": 1.0},
         format="json",
     )
-    outcome = Outcome.objects.get(event_id=f"recommendation-{rec_id}")
+    outcome = Outcome.objects.get(event_id=f"{COMPLETION_EVENT_PREFIX}{rec_id}")
     assert outcome.outcome_type == "CONTENT_ENGAGED"
     assert outcome.decision_id == rec.decision_id
     config = StrategyConfig.objects.get(pk=outcome.config_id)
