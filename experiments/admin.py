@@ -2,74 +2,222 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from config.errors import DomainError
+from experiments.api.serializers import ExperimentInputSerializer, StrategyInputSerializer
 from experiments.catalog import catalog_invalidate
 from experiments.models import (
     Assignment,
     BanditWeightSnapshot,
+    Context,
     Decision,
     Experiment,
     Strategy,
     StrategyConfig,
     Variant,
 )
-from experiments.params import params_errors
 from experiments.selectors import experiment_results_display
 from experiments.services import experiments as experiment_services
-from logs.admin import AuditedModelAdmin, ReadOnlyModelAdmin
+from experiments.services.experiments import (
+    EXPERIMENT_FIELDS,
+    VARIANT_FIELDS,
+    experiment_create,
+    experiment_update,
+)
+from experiments.services.strategies import EDITABLE_FIELDS, strategy_create, strategy_update
+from logs.admin import (
+    JSON_FORMFIELD_OVERRIDES,
+    AuditedModelAdmin,
+    ReadOnlyModelAdmin,
+    ServiceModelAdmin,
+    ServiceModelForm,
+    form_errors_add,
+    service_rehearsal,
+)
 
 
-class StrategyAdminForm(forms.ModelForm):
+def _serializer_check(form: forms.BaseForm, serializer: Any) -> None:
+    """The API's input checks, with their errors shown on the form."""
+    if not serializer.is_valid():
+        form_errors_add(form, serializer.errors)
+
+
+class StrategyAdminForm(ServiceModelForm):
+    """Checked as `strategies/` checks its input, and saved by strategy_create or
+    strategy_update: a baseline stays the active baseline (naming another strategy the
+    baseline moves the role), params are validated per context, and a strategy that a
+    running experiment serves stays active."""
+
     class Meta:
         model = Strategy
-        fields = [
-            "context",
-            "key",
-            "name",
-            "description",
-            "default_params",
-            "is_baseline",
-            "is_active",
-        ]
+        fields = list(EDITABLE_FIELDS)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        context, params = cleaned.get("context"), cleaned.get("default_params")
-        if context and params is not None:
-            errors = params_errors(context, params, complete=True)
-            if errors:
-                self.add_error(
-                    "default_params", [f"{name}: {message}" for name, message in errors.items()]
-                )
+        if not self.errors:
+            stored = self.instance if self.instance.pk is not None else None
+            _serializer_check(self, StrategyInputSerializer(instance=stored, data=self._data()))
         return cleaned
+
+    def _data(self) -> dict[str, Any]:
+        return {
+            name: self.cleaned_data[name] for name in EDITABLE_FIELDS if name in self.cleaned_data
+        }
+
+    def write(self) -> Strategy:
+        if self.instance.pk is None:
+            return strategy_create(actor=self.actor, data=self._data())
+        return strategy_update(actor=self.actor, strategy=self.instance, data=self._data())
 
 
 @admin.register(Strategy)
-class StrategyAdmin(AuditedModelAdmin):
+class StrategyAdmin(ServiceModelAdmin):
     form = StrategyAdminForm
     list_display = ["name", "context", "key", "is_baseline", "is_active", "updated_at"]
     list_filter = ["context", "is_baseline", "is_active"]
     search_fields = ["name", "key", "description"]
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        catalog_invalidate()
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Every decide in a context without its baseline would answer 409.
+        return not (obj is not None and obj.is_baseline) and super().has_delete_permission(
+            request, obj
+        )
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        baselines = [
+            f"{strategy} is its context's baseline: make another strategy the baseline first"
+            for strategy in objs
+            if strategy.is_baseline
+        ]
+        return deleted, model_count, perms_needed, [*protected, *baselines]
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         super().delete_model(request, obj)
         catalog_invalidate()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Strategy]) -> None:
+        super().delete_queryset(request, queryset)
+        catalog_invalidate()
+
+
+def _experiment_write(
+    *,
+    actor: Any,
+    experiment: Experiment,
+    data: dict[str, Any],
+    variants: list[dict[str, Any]] | None,
+) -> Experiment:
+    if experiment.pk is None:
+        return experiment_create(actor=actor, data=data, variants=variants or [])
+    return experiment_update(actor=actor, experiment=experiment, data=data, variants=variants)
+
+
+class ExperimentAdminForm(forms.ModelForm):
+    """Checked as `experiments/` checks its input (ranges, dates the databases store, a
+    unique name); the variants are checked with the experiment by VariantFormSet."""
+
+    class Meta:
+        model = Experiment
+        fields = list(EXPERIMENT_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors:
+            data = {name: cleaned[name] for name in EXPERIMENT_FIELDS if name in cleaned}
+            stored = self.instance if self.instance.pk is not None else None
+            _serializer_check(self, ExperimentInputSerializer(instance=stored, data=data))
+        return cleaned
+
+
+class VariantForm(ServiceModelForm):
+    """One variant row. Its rules (strategy of the experiment's context, params per
+    context, weights, one control) are the experiments service's, which the formset
+    rehearses for all rows together with the experiment."""
+
+    def rehearse(self) -> None:
+        pass
+
+
+class VariantFormSet(forms.BaseInlineFormSet):
+    """The experiment's variants, validated and saved together with the experiment by
+    experiment_create / experiment_update (the variants are replaced as a whole)."""
+
+    actor: Any = None
+
+    def rows(self) -> list[tuple[forms.BaseForm, dict[str, Any]]]:
+        return [
+            (form, {name: form.cleaned_data.get(name) for name in VARIANT_FIELDS})
+            for form in self.forms
+            if not (self.can_delete and self._should_delete_form(form))
+            and (form.instance.pk is not None or form.has_changed())
+        ]
+
+    def variants(self) -> list[dict[str, Any]] | None:
+        """The variants to store, or None to keep the stored ones."""
+        if self.instance.pk is not None and not self.has_changed():
+            return None
+        return [data for _form, data in self.rows()]
+
+    def write(self, data: dict[str, Any]) -> Experiment:
+        return _experiment_write(
+            actor=self.actor, experiment=self.instance, data=data, variants=self.variants()
+        )
+
+    def clean(self) -> None:
+        super().clean()
+        experiment = self.instance
+        if any(self.errors) or experiment.context not in Context.values:
+            return
+        try:
+            experiment.full_clean(exclude=["winning_variant"], validate_constraints=False)
+        except ValidationError:
+            return  # the experiment's own form shows these; the rows are checked once it is valid
+        data = {name: getattr(experiment, name) for name in EXPERIMENT_FIELDS}
+        error = service_rehearsal(lambda: self.write(data))
+        if error is not None:
+            self._show(error)
+
+    def _show(self, error: ValidationError) -> None:
+        """Errors keyed `variants.<i>.<field>` go on their row; the others above the rows."""
+        rows = [form for form, _data in self.rows()]
+        errors = (
+            error.message_dict
+            if hasattr(error, "error_dict")
+            else {NON_FIELD_ERRORS: error.messages}
+        )
+        above: list[str] = []
+        for key, messages_ in errors.items():
+            parts = key.split(".")
+            if len(parts) == 3 and parts[0] == "variants" and parts[1].isdigit():
+                form = rows[int(parts[1])]
+                form.add_error(parts[2] if parts[2] in form.fields else None, messages_)
+            else:
+                label = "" if key in (NON_FIELD_ERRORS, "variants") else f"{key}: "
+                above.extend(f"{label}{message}" for message in messages_)
+        if above:
+            raise ValidationError(above)
 
 
 class VariantInline(admin.TabularInline):
     """Variants change only while the experiment is a DRAFT."""
 
     model = Variant
+    form = VariantForm
+    formset = VariantFormSet
+    formfield_overrides = JSON_FORMFIELD_OVERRIDES
     extra = 0
     fields = ["key", "name", "strategy", "params", "weight", "is_control"]
     autocomplete_fields = ["strategy"]
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        formset = super().get_formset(request, obj, **kwargs)
+        # inlineformset_factory made this class for this request alone.
+        formset.actor = request.user
+        return formset
 
     def _editable(self, obj: Experiment | None) -> bool:
         return obj is None or obj.status == Experiment.Status.DRAFT
@@ -86,6 +234,11 @@ class VariantInline(admin.TabularInline):
 
 @admin.register(Experiment)
 class ExperimentAdmin(AuditedModelAdmin):
+    """Experiments are written by the experiments service, with their variants; only a
+    DRAFT can be edited (afterwards the page is read-only and the lifecycle is the
+    actions')."""
+
+    form = ExperimentAdminForm
     list_display = ["name", "experiment_type", "context", "status", "start_date", "completed_at"]
     list_filter = ["status", "experiment_type", "context"]
     search_fields = ["name", "description"]
@@ -145,14 +298,30 @@ class ExperimentAdmin(AuditedModelAdmin):
             context["results"] = experiment_results_display(experiment)
         return super().change_view(request, object_id, form_url, extra_context=context)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is not None and obj.status != Experiment.Status.DRAFT:
-            # Only the description stays editable once an experiment has left DRAFT.
-            return [f.name for f in Experiment._meta.fields if f.name != "description"]
-        return self.readonly_fields
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        editable = obj is None or obj.status == Experiment.Status.DRAFT
+        return editable and super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
+        """Nothing yet: save_related writes the experiment and its variants in one call."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        data = {
+            name: form.cleaned_data[name] for name in EXPERIMENT_FIELDS if name in form.cleaned_data
+        }
+        variant_formsets = [f for f in formsets if isinstance(f, VariantFormSet)]
+        if variant_formsets:
+            experiment = variant_formsets[0].write(data)
+        else:
+            experiment = _experiment_write(
+                actor=request.user, experiment=form.instance, data=data, variants=None
+            )
+        form.instance.pk = experiment.pk
+        form.instance.refresh_from_db()
+        for formset in formsets:
+            # The service replaced the rows and recorded them in its audit event; the admin's
+            # change message names the experiment's fields.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         catalog_invalidate()
 
     def _apply(

@@ -1,22 +1,172 @@
-"""The admin's audit trail. Every ModelAdmin in the project derives from AuditedModelAdmin,
-so each create, change and delete made by staff is an AuditEvent with the field diff,
-written in the admin's own transaction."""
+"""The admin's audit trail and its rules. Every ModelAdmin in the project derives from
+AuditedModelAdmin, so each create, change and delete made by staff is an AuditEvent with the
+field diff, written in the admin's own transaction. Objects that a service writes are saved
+through it (ServiceModelForm), so the admin keeps every rule the API keeps."""
 
+import math
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, cast
 
+from django import forms
 from django.contrib import admin
-from django.db import models
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.forms import BaseModelFormSet, ModelForm
+from django.forms.models import construct_instance
 from django.http import HttpRequest
 
+from config.errors import DomainError
 from logs.models import AuditEvent, PersonalizationLog, TranslationLog
 from logs.services import audit_event_record, changes_between, model_snapshot
 
 Action = AuditEvent.Action
 
+# Nesting deeper than this is no configuration a person types; it only costs the parser.
+MAX_JSON_DEPTH = 32
+
+
+def json_value_error(value: Any) -> str | None:
+    """Why `value` cannot be stored as JSON in every supported database, or None: numbers must
+    be finite (PostgreSQL's jsonb has no NaN or Infinity), strings free of NUL and lone
+    surrogates (neither has a jsonb form), nesting bounded."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"Nest at most {MAX_JSON_DEPTH} levels deep."
+        if isinstance(item, float) and not math.isfinite(item):
+            return "Numbers must be finite (no NaN or Infinity)."
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "Text may not contain NUL characters."
+            if any("\ud800" <= char <= "\udfff" for char in item):
+                return "Text may not contain unpaired surrogates."
+        elif isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return None
+
+
+class FiniteJSONFormField(forms.JSONField):
+    """Django's JSON form field, refusing what the databases cannot store (see
+    json_value_error) and input nested beyond the parser's recursion limit."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            converted = super().to_python(value)
+        except RecursionError:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        message = json_value_error(converted)
+        if message:
+            raise ValidationError(message, code="invalid")
+        return converted
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
+
+    def prepare_value(self, value: Any) -> Any:
+        try:
+            return super().prepare_value(value)
+        except (ValueError, RecursionError):  # NaN redisplayed, or nesting json cannot write
+            return forms.fields.InvalidJSONInput(str(value)[:1000])
+
+
+JSON_FORMFIELD_OVERRIDES: dict[type[models.Field], dict[str, Any]] = {
+    models.JSONField: {"form_class": FiniteJSONFormField}
+}
+
+
+def _error_leaves(errors: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str]]:
+    """(path, message) for every message in a Django ValidationError or a DRF error tree
+    ({field: [messages]}, list children keyed by index, nested serializers)."""
+    if isinstance(errors, ValidationError):
+        if hasattr(errors, "error_dict"):
+            yield from _error_leaves(errors.message_dict, path)
+        else:
+            for message in errors.messages:
+                yield path, message
+    elif isinstance(errors, Mapping):
+        for key, child in errors.items():
+            yield from _error_leaves(child, path if key == NON_FIELD_ERRORS else (*path, str(key)))
+    elif isinstance(errors, list | tuple):
+        for child in errors:
+            yield from _error_leaves(child, path)
+    else:
+        yield path, str(errors)
+
+
+def form_errors_add(form: forms.BaseForm, errors: Any) -> None:
+    """Show `errors` (from a service or a serializer) on `form`: at the field they name when
+    the form has it, otherwise above the form with their path."""
+    for path, message in _error_leaves(errors):
+        dotted = ".".join(path)
+        head, _, rest = dotted.partition(".")
+        if head in form.fields:
+            form.add_error(head, f"{rest}: {message}" if rest else message)
+        else:
+            form.add_error(None, f"{dotted}: {message}" if dotted else message)
+
+
+class _Rehearsal(Exception):
+    """Raised to roll a rehearsal back."""
+
+
+def service_rehearsal(call: Callable[[], object]) -> ValidationError | None:
+    """Run a service call in a savepoint that is always rolled back, and return what it
+    refused (a DomainError as an error on its attribute), or None when it would succeed.
+    The admin rehearses the write while validating a form and performs it on save, so every
+    rule the service keeps is a form error instead of a 500, without copying the rules."""
+    try:
+        with transaction.atomic():
+            call()
+            raise _Rehearsal
+    except _Rehearsal:
+        return None
+    except ValidationError as exc:
+        return exc
+    except DomainError as exc:
+        return ValidationError({exc.attr or NON_FIELD_ERRORS: [exc.detail]})
+
+
+class ServiceModelForm(forms.ModelForm):
+    """A model form whose object a service validates and writes. The form cleans its fields
+    and builds the instance; the model's own rules are the service's (it runs full_clean
+    inside its transaction, after e.g. demoting another baseline), so they are checked by
+    `rehearse()` rather than against the rows as they stand. `actor` is set per request by
+    ServiceModelAdmin."""
+
+    actor: Any = None
+
+    def _post_clean(self) -> None:
+        try:
+            self.instance = construct_instance(
+                self, self.instance, self._meta.fields, self._meta.exclude
+            )
+        except ValidationError as exc:
+            self._update_errors(exc)
+            return
+        if not self.errors:
+            self.rehearse()
+
+    def write(self) -> models.Model:
+        """Create or update the object through its service; returns the stored object."""
+        raise NotImplementedError
+
+    def rehearse(self) -> None:
+        error = service_rehearsal(self.write)
+        if error is not None:
+            form_errors_add(self, error)
+
 
 class AuditedModelAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_FORMFIELD_OVERRIDES
+
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         before = self._stored_snapshot(obj) if change else {}
         super().save_model(request, obj, form, change)
@@ -71,6 +221,22 @@ class AuditedModelAdmin(admin.ModelAdmin):
             target=obj,
             changes=changes_between(model_snapshot(obj), {}),
         )
+
+
+class ServiceModelAdmin(AuditedModelAdmin):
+    """An admin whose form is a ServiceModelForm: saving calls the service, which writes the
+    object and its audit event."""
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # modelform_factory made this class for this request alone.
+        form.actor = request.user
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        saved = cast(ServiceModelForm, form).write()
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
 
 class ReadOnlyModelAdmin(AuditedModelAdmin):

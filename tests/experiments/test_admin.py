@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -86,10 +88,9 @@ def test_admin_strategy_edit__validated_audited_and_cache_dropped(admin_client, 
 
     form["default_params"] = form["default_params"].replace("999", "35")
     assert admin_client.post(url, form).status_code == 302
-    assert (
-        AuditEvent.objects.get(action="ADMIN_CHANGED").changes["default_params"]["new"]["duration"]
-        == 35
-    )
+    # Saved by strategy_update, which records the change as the API's edits are recorded.
+    event = AuditEvent.objects.get(action="STRATEGY_CHANGED")
+    assert event.changes["default_params"]["new"]["duration"] == 35
     cached = context_catalog("MISSION")
     assert (
         next(s for s in cached.strategies if s.key == "balanced").default_params["duration"] == 35
@@ -104,3 +105,172 @@ def test_admin_read_only_pages(admin_client, strategy_catalog, user):
         assert admin_client.get(reverse(f"admin:experiments_{name}_changelist")).status_code == 200
         assert admin_client.get(reverse(f"admin:experiments_{name}_add")).status_code == 403
     assert Experiment.objects.count() == 0
+
+
+def _strategy_form(strategy, **changes):
+    form = {
+        "context": strategy.context,
+        "key": strategy.key,
+        "name": strategy.name,
+        "description": strategy.description,
+        "default_params": json.dumps(strategy.default_params),
+    }
+    form.update({"is_baseline": "on"} if strategy.is_baseline else {})
+    form.update({"is_active": "on"} if strategy.is_active else {})
+    form.update(changes)
+    return {name: value for name, value in form.items() if value is not None}
+
+
+def test_admin_strategy__baseline_deactivated__form_error_and_decide_still_answers(
+    admin_client, strategy_catalog, user_client
+):
+    baseline = Strategy.objects.get(context="MISSION", is_baseline=True)
+    url = reverse("admin:experiments_strategy_change", args=[baseline.pk])
+
+    for changes in ({"is_active": None}, {"is_baseline": None}):
+        response = admin_client.post(url, _strategy_form(baseline, **changes))
+        assert response.status_code == 200, changes
+        assert "errornote" in response.content.decode()
+
+    baseline.refresh_from_db()
+    assert baseline.is_baseline
+    assert baseline.is_active
+    decided = user_client.post("/api/v1/decisions/", {"context": "MISSION"}, format="json")
+    assert decided.status_code == 201, decided.content
+
+
+def test_admin_strategy__another_baseline_named__takes_over_the_role(
+    admin_client, strategy_catalog, staff_user
+):
+    balanced = Strategy.objects.get(context="MISSION", key="balanced")
+    url = reverse("admin:experiments_strategy_change", args=[balanced.pk])
+
+    response = admin_client.post(url, _strategy_form(balanced, is_baseline="on"))
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    baselines = Strategy.objects.filter(context="MISSION", is_baseline=True, is_active=True)
+    assert list(baselines.values_list("key", flat=True)) == ["balanced"]
+    event = AuditEvent.objects.get(action="STRATEGY_CHANGED", target_id=str(balanced.pk))
+    assert event.actor == staff_user
+    assert event.changes["is_baseline"] == {"old": False, "new": True}
+
+
+def test_admin_baseline_strategy__cannot_be_deleted(admin_client, strategy_catalog):
+    baseline = Strategy.objects.get(context="SESSION", is_baseline=True)
+    response = admin_client.post(
+        reverse("admin:experiments_strategy_changelist"),
+        {"action": "delete_selected", "_selected_action": [baseline.pk], "post": "yes"},
+    )
+    assert response.status_code in (200, 403)
+    assert Strategy.objects.filter(pk=baseline.pk, is_baseline=True, is_active=True).exists()
+    delete_url = reverse("admin:experiments_strategy_delete", args=[baseline.pk])
+    assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
+    assert Strategy.objects.filter(pk=baseline.pk).exists()
+
+
+def _experiment_form(experiment, **changes):
+    variants = list(experiment.variants.order_by("-is_control", "key"))
+    form = {
+        "name": experiment.name,
+        "description": experiment.description,
+        "experiment_type": experiment.experiment_type,
+        "context": experiment.context,
+        "traffic_percent": experiment.traffic_percent,
+        "salt": experiment.salt,
+        "min_participants": experiment.min_participants,
+        "min_duration_days": experiment.min_duration_days,
+        "primary_metric": experiment.primary_metric,
+        "alpha": experiment.alpha,
+        "algorithm": experiment.algorithm,
+        "epsilon": experiment.epsilon,
+        "min_arm_share": experiment.min_arm_share,
+        "variants-TOTAL_FORMS": len(variants),
+        "variants-INITIAL_FORMS": len(variants),
+        "variants-MIN_NUM_FORMS": 0,
+        "variants-MAX_NUM_FORMS": 1000,
+    }
+    for index, variant in enumerate(variants):
+        prefix = f"variants-{index}-"
+        form.update(
+            {
+                f"{prefix}id": variant.pk,
+                f"{prefix}experiment": experiment.pk,
+                f"{prefix}key": variant.key,
+                f"{prefix}name": variant.name,
+                f"{prefix}strategy": variant.strategy_id,
+                f"{prefix}params": json.dumps(variant.params),
+                f"{prefix}weight": variant.weight,
+            }
+        )
+        if variant.is_control:
+            form[f"{prefix}is_control"] = "on"
+    form.update(changes)
+    return form
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ('{"duration": 999}', "duration: must be between 5 and 240"),
+        ('{"pace": "fast"}', "pace: unknown parameter for MISSION"),
+        ("5", "must be an object"),
+    ],
+)
+def test_admin_variant_inline__invalid_params__form_error_nothing_stored(
+    admin_client, strategy_catalog, params, message
+):
+    draft = make_experiment(start=False)
+    url = reverse("admin:experiments_experiment_change", args=[draft.pk])
+
+    response = admin_client.post(url, _experiment_form(draft, **{"variants-1-params": params}))
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert [v.params for v in draft.variants.all()] == [{}, {}]
+
+
+def test_admin_variant_inline__strategy_of_another_context__form_error(
+    admin_client, strategy_catalog
+):
+    draft = make_experiment(start=False)
+    foreign = Strategy.objects.get(context="SESSION", key="balanced")
+    url = reverse("admin:experiments_experiment_change", args=[draft.pk])
+
+    response = admin_client.post(
+        url, _experiment_form(draft, **{"variants-1-strategy": foreign.pk})
+    )
+
+    assert response.status_code == 200
+    assert "belongs to SESSION" in response.content.decode()
+    assert not draft.variants.filter(strategy=foreign).exists()
+
+
+def test_admin_draft_experiment__valid_edit__saved_through_the_service(
+    admin_client, strategy_catalog, staff_user
+):
+    draft = make_experiment(start=False)
+    url = reverse("admin:experiments_experiment_change", args=[draft.pk])
+    form = _experiment_form(
+        draft, description="Longer missions", **{"variants-1-params": '{"duration": 60}'}
+    )
+
+    response = admin_client.post(url, form)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    draft.refresh_from_db()
+    assert draft.description == "Longer missions"
+    assert draft.variants.get(key="treatment").params == {"duration": 60}
+    event = AuditEvent.objects.get(action="EXPERIMENT_UPDATED")
+    assert event.actor == staff_user
+
+
+def test_admin_experiment_after_draft__not_editable(admin_client, strategy_catalog):
+    active = make_experiment()
+    url = reverse("admin:experiments_experiment_change", args=[active.pk])
+
+    response = admin_client.post(url, _experiment_form(active, description="Changed later"))
+
+    assert response.status_code == 403
+    active.refresh_from_db()
+    assert active.description == ""
+    assert admin_client.get(url).status_code == 200
