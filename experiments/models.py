@@ -125,6 +125,14 @@ class Experiment(TimeStampedModel):
         THOMPSON = "THOMPSON", "Thompson sampling"
         UCB1 = "UCB1", "UCB1"
 
+    class Analysis(models.TextChoices):
+        SEQUENTIAL = "SEQUENTIAL", "Sequential (always valid)"
+        FIXED = "FIXED", "Fixed horizon"
+
+    class Engine(models.TextChoices):
+        FREQUENTIST = "FREQUENTIST", "Frequentist"
+        BAYESIAN = "BAYESIAN", "Bayesian"
+
     class Metric(models.TextChoices):
         REWARD = "REWARD", "Reward"
         RETENTION = "RETENTION", "Retention"
@@ -157,6 +165,34 @@ class Experiment(TimeStampedModel):
     primary_metric = models.CharField(max_length=12, choices=Metric.choices, default=Metric.REWARD)
     alpha = models.FloatField(
         default=0.05, validators=[MinValueValidator(0.0001), MaxValueValidator(0.5)]
+    )
+    # How results are computed (DESIGN.md §5.3).
+    analysis = models.CharField(
+        max_length=10,
+        choices=Analysis.choices,
+        default=Analysis.SEQUENTIAL,
+        help_text="Sequential results stay valid however often they are looked at; fixed "
+        "horizon only at the planned end.",
+    )
+    sequential_tuning = models.FloatField(
+        default=5000.0,
+        validators=[MinValueValidator(1.0), MaxValueValidator(1e9)],
+        help_text="N*: the number of learners at which the sequential interval is tightest.",
+    )
+    engine = models.CharField(max_length=11, choices=Engine.choices, default=Engine.FREQUENTIST)
+    cuped = models.BooleanField(
+        default=True,
+        help_text="Adjust for each learner's primary metric over the 14 days before "
+        "assignment (CUPED), which narrows intervals without biasing them.",
+    )
+    prior_mean = models.FloatField(
+        null=True, blank=True, help_text="Bayesian engine: prior mean of the relative lift."
+    )
+    prior_sd = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1e-6)],
+        help_text="Bayesian engine: prior sd of the relative lift (empty: a flat prior).",
     )
     # Cached results of the last evaluation (DESIGN.md §5.3).
     variant_metrics = models.JSONField(default=dict, blank=True)

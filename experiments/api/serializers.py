@@ -146,6 +146,12 @@ class ExperimentSerializer(serializers.ModelSerializer):
             "min_arm_share",
             "primary_metric",
             "alpha",
+            "analysis",
+            "sequential_tuning",
+            "engine",
+            "cuped",
+            "prior_mean",
+            "prior_sd",
             "variants",
             "variant_metrics",
             "winning_variant",
@@ -174,6 +180,12 @@ class ExperimentInputSerializer(StrictSerializer):
     min_arm_share = FiniteFloatField(required=False, min_value=0.0, max_value=0.5)
     primary_metric = serializers.ChoiceField(choices=Experiment.Metric.choices, required=False)
     alpha = FiniteFloatField(required=False, min_value=0.0001, max_value=0.5)
+    analysis = serializers.ChoiceField(choices=Experiment.Analysis.choices, required=False)
+    sequential_tuning = FiniteFloatField(required=False, min_value=1.0, max_value=1e9)
+    engine = serializers.ChoiceField(choices=Experiment.Engine.choices, required=False)
+    cuped = serializers.BooleanField(required=False)
+    prior_mean = FiniteFloatField(required=False, allow_null=True, min_value=-10.0, max_value=10.0)
+    prior_sd = FiniteFloatField(required=False, allow_null=True, min_value=1e-6, max_value=100.0)
     variants = VariantInputSerializer(many=True, required=False)
 
     def validate_name(self, value: str) -> str:

@@ -47,6 +47,12 @@ EXPERIMENT_FIELDS = (
     "min_arm_share",
     "primary_metric",
     "alpha",
+    "analysis",
+    "sequential_tuning",
+    "engine",
+    "cuped",
+    "prior_mean",
+    "prior_sd",
 )
 VARIANT_FIELDS = ("key", "name", "strategy", "params", "weight", "is_control")
 MAX_WEIGHT = 1_000_000.0

@@ -1,11 +1,13 @@
 """Experiment evaluation (DESIGN.md §5.3) and bandit reweighting (§5.4).
 
 The unit is the assigned user: each user's value is the mean of the primary metric over
-their outcomes in the experiment's context at or after assignment (until completion)."""
+their outcomes in the experiment's context at or after assignment (until completion). The
+statistics are `outcomes.analysis`, which the A/A simulations call too."""
 
 import datetime
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from experiments import bandits
 from experiments.models import Assignment, Experiment
 from experiments.services.experiments import readiness
 from experiments.services.variants import variant_weights_set
-from outcomes import stats
+from outcomes import analysis, stats
 from outcomes.models import Outcome
 
 logger = logging.getLogger(__name__)
@@ -33,13 +35,33 @@ METRIC_FIELDS = {
     "COMPLETION": "completion_rate",
     "ENGAGEMENT": "engagement_score",
 }
-SRM_THRESHOLD = 0.001
+SRM_THRESHOLD = analysis.SRM_THRESHOLD
 
 
-def user_values(experiment: Experiment) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(assignment ids, variant ids, per-user value or NaN, outcomes counted) in one query:
-    the per-user mean of the primary metric is a correlated subquery the database
-    aggregates."""
+PRE_PERIOD = datetime.timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class LearnerValues:
+    """Per assignment, in id order: the variant, the value (mean primary metric at or after
+    assignment, NaN without outcomes), the outcomes counted, the pre-period covariate (mean
+    primary metric over the 14 days before assignment in any context, NaN without history)
+    and the assignment time."""
+
+    assignment_ids: np.ndarray
+    variant_ids: np.ndarray
+    values: np.ndarray
+    counts: np.ndarray
+    covariate: np.ndarray
+    assigned_at: np.ndarray
+
+
+def _floats(column: np.ndarray) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in column], dtype=float)
+
+
+def learner_values(experiment: Experiment, *, covariate: bool = True) -> LearnerValues:
+    """One query: the per-user means are correlated subqueries the database aggregates."""
     metric = METRIC_FIELDS[experiment.primary_metric]
     outcomes = Outcome.objects.filter(
         user_id=OuterRef("user_id"),
@@ -55,140 +77,117 @@ def user_values(experiment: Experiment) -> tuple[np.ndarray, np.ndarray, np.ndar
         .annotate(n=Count("id"))
         .values("n")
     )
+    annotations: dict[str, Any] = {
+        "value": Subquery(per_user[:1]),
+        "n": Coalesce(Subquery(counts[:1]), 0),
+    }
+    if covariate:
+        before = (
+            Outcome.objects.filter(
+                user_id=OuterRef("user_id"),
+                occurred_at__lt=OuterRef("assigned_at"),
+                occurred_at__gte=OuterRef("assigned_at") - PRE_PERIOD,
+            )
+            .values("user_id")
+            .annotate(value=Avg(metric))
+            .values("value")
+        )
+        annotations["pre"] = Subquery(before[:1])
     rows = list(
         Assignment.objects.filter(experiment=experiment)
-        .annotate(value=Subquery(per_user[:1]), n=Coalesce(Subquery(counts[:1]), 0))
-        .values_list("id", "variant_id", "value", "n")
+        .annotate(**annotations)
+        .values_list(
+            "id", "variant_id", "value", "n", "assigned_at", *(["pre"] if covariate else [])
+        )
         .order_by("id")
     )
     if not rows:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0), np.empty(0)
+        empty_int, empty = np.empty(0, dtype=np.int64), np.empty(0)
+        return LearnerValues(empty_int, empty_int, empty, empty_int, empty, np.empty(0))
     table = np.array(rows, dtype=object)
-    values = np.array([np.nan if v is None else v for v in table[:, 2]], dtype=float)
-    return (
-        table[:, 0].astype(np.int64),
-        table[:, 1].astype(np.int64),
-        values,
-        table[:, 3].astype(np.int64),
+    return LearnerValues(
+        assignment_ids=table[:, 0].astype(np.int64),
+        variant_ids=table[:, 1].astype(np.int64),
+        values=_floats(table[:, 2]),
+        counts=table[:, 3].astype(np.int64),
+        covariate=_floats(table[:, 5]) if covariate else np.full(len(rows), np.nan),
+        assigned_at=np.array([t.timestamp() for t in table[:, 4]], dtype=float),
     )
 
 
-def _lift_or_none(treatment: stats.Sample, control: stats.Sample) -> stats.LiftResult | None:
-    """The relative lift, or None where it is undefined (a zero or vanishing control mean)."""
-    try:
-        return stats.relative_lift(treatment, control)
-    except ValueError:
-        return None
+def user_values(experiment: Experiment) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(assignment ids, variant ids, per-user value or NaN, outcomes counted)."""
+    rows = learner_values(experiment, covariate=False)
+    return rows.assignment_ids, rows.variant_ids, rows.values, rows.counts
 
 
-def _json_number(value: float) -> float | None:
-    return float(value) if value is not None and np.isfinite(value) else None
+def design_of(experiment: Experiment) -> analysis.Design:
+    return analysis.Design(
+        experiment_type=experiment.experiment_type,
+        analysis=experiment.analysis,
+        engine=experiment.engine,
+        cuped=experiment.cuped,
+        alpha=experiment.alpha,
+        sequential_tuning=experiment.sequential_tuning,
+        prior_mean=experiment.prior_mean,
+        prior_sd=experiment.prior_sd,
+    )
+
+
+def allocation_periods(experiment: Experiment, assigned_at: np.ndarray) -> np.ndarray:
+    """For a bandit, the index of the allocation each assignment was drawn with: the number
+    of weight snapshots computed at or before it (0: the initial equal weights)."""
+    stamps = np.array(
+        [
+            t.timestamp()
+            for t in experiment.weight_snapshots.order_by("computed_at").values_list(
+                "computed_at", flat=True
+            )
+        ],
+        dtype=float,
+    )
+    return np.searchsorted(stamps, assigned_at, side="right").astype(float)
 
 
 @transaction.atomic
 def experiment_evaluate(
     *, experiment: Experiment, now: datetime.datetime | None = None
 ) -> dict[str, Any]:
-    """Compute §5.3 and cache it on the experiment; returns the results."""
+    """Compute §5.3 (outcomes.analysis) and cache it on the experiment; returns the results."""
     serialized(f"outcomes.evaluate_experiment:{experiment.pk}")
     now = now or timezone.now()
     variants = list(experiment.variants.order_by("-is_control", "key"))
-    assignment_ids, variant_of, values, counts = user_values(experiment)
-    per_variant: dict[int, dict[str, Any]] = {}
-    samples: dict[int, stats.Sample] = {}
-    for variant in variants:
-        mine = variant_of == variant.pk
-        observed = values[mine & ~np.isnan(values)]
-        samples[variant.pk] = stats.Sample.of(observed)
-        per_variant[variant.pk] = {
-            "key": variant.key,
-            "name": variant.name,
-            "is_control": variant.is_control,
-            "weight": variant.weight,
-            "assigned": int(mine.sum()),
-            "with_outcomes": int(observed.size),
-            "mean": _json_number(samples[variant.pk].mean),
-            "variance": _json_number(samples[variant.pk].variance),
-            "sum": float(observed.sum()),
-            "sum_of_squares": float((observed**2).sum()),
-        }
-    control = next((v for v in variants if v.is_control), None)
-    comparisons = []
-    if control is not None:
-        for variant in variants:
-            if variant.pk == control.pk:
-                continue
-            t, c = samples[variant.pk], samples[control.pk]
-            row: dict[str, Any] = {"variant": variant.key}
-            if t.n >= 2 and c.n >= 2:
-                welch = stats.welch(t, c)
-                row.update(
-                    difference=welch.difference,
-                    ci_lower=welch.ci_lower,
-                    ci_upper=welch.ci_upper,
-                    p_value=welch.p_value,
-                    chance_to_beat_control=stats.chance_to_beat(t, c),
-                )
-                lift = _lift_or_none(t, c)
-                if lift is not None:
-                    row.update(
-                        relative_lift=lift.lift,
-                        lift_ci_lower=lift.ci_lower,
-                        lift_ci_upper=lift.ci_upper,
-                        lift_p_value=lift.p_value,
-                    )
-            comparisons.append(row)
-    testable = [row for row in comparisons if "p_value" in row]
-    if experiment.experiment_type == Experiment.Type.MULTIVARIATE and testable:
-        for row, adjusted in zip(
-            testable, stats.holm([r["p_value"] for r in testable]), strict=True
-        ):
-            row["adjusted_p_value"] = adjusted
-    else:
-        for row in testable:
-            row["adjusted_p_value"] = row["p_value"]
-    for row in comparisons:
-        for name, number in list(row.items()):
-            if isinstance(number, float):
-                row[name] = _json_number(number)
-
-    srm_p = None
-    if experiment.experiment_type != Experiment.Type.MULTI_ARMED_BANDIT and variants:
-        srm_p = _json_number(
-            stats.sample_ratio_p_value(
-                [per_variant[v.pk]["assigned"] for v in variants], [v.weight for v in variants]
-            )
-        )
-    winners = [
-        row
-        for row in testable
-        if row["adjusted_p_value"] is not None
-        and row["adjusted_p_value"] < experiment.alpha
-        and (row["difference"] or 0) > 0
-    ]
-    winner = max(winners, key=lambda row: row["difference"]) if winners else None
+    rows = learner_values(experiment, covariate=experiment.cuped and not experiment.is_bandit)
+    index_of = {variant.pk: i for i, variant in enumerate(variants)}
+    arm_of = np.array([index_of.get(v, -1) for v in rows.variant_ids.tolist()], dtype=np.int64)
+    results = analysis.analyse(
+        design_of(experiment),
+        [
+            analysis.Arm(key=v.key, name=v.name, is_control=v.is_control, weight=v.weight)
+            for v in variants
+        ],
+        arm_of,
+        rows.values,
+        covariate=rows.covariate,
+        period=allocation_periods(experiment, rows.assigned_at) if experiment.is_bandit else None,
+    )
     results = {
         "experiment": experiment.pk,
         "primary_metric": experiment.primary_metric,
-        "variants": [per_variant[v.pk] for v in variants],
-        "comparisons": comparisons,
-        "sample_ratio": {
-            "p_value": srm_p,
-            "mismatch": srm_p is not None and srm_p < SRM_THRESHOLD,
-        },
-        "winner": winner["variant"] if winner else None,
+        **results,
         "readiness": readiness(experiment, now=now),
         "evaluated_at": now.isoformat(),
     }
-    winning = next((v for v in variants if winner and v.key == winner["variant"]), None)
+    winner = results["winner"]
+    winning = next((v for v in variants if v.key == winner), None)
     Experiment.objects.filter(pk=experiment.pk).update(
         variant_metrics=results,
         winning_variant=winning,
-        statistical_significance=bool(winners),
-        srm_p_value=srm_p,
+        statistical_significance=winning is not None,
+        srm_p_value=results["sample_ratio"]["p_value"],
         evaluated_at=now,
     )
-    _store_user_metrics(assignment_ids, values, counts)
+    _store_user_metrics(rows.assignment_ids, rows.values, rows.counts)
     return results
 
 

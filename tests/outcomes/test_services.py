@@ -250,7 +250,7 @@ def _assigned_outcomes(experiment, values_by_variant, context="MISSION"):
 
 
 def test_evaluate__per_user_unit_matches_scipy(strategy_catalog):
-    experiment = make_experiment(min_participants=10, min_duration_days=0)
+    experiment = make_experiment(min_participants=10, min_duration_days=0, analysis="FIXED")
     expected = _assigned_outcomes(
         experiment, {"control": [0.4, 0.5, 0.45, 0.35], "treatment": [0.6, 0.7, 0.65, 0.55]}
     )
