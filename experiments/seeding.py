@@ -1,5 +1,7 @@
 """Seed steps of the experiments app (registered in ExperimentsConfig.ready)."""
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import transaction
 
@@ -7,10 +9,38 @@ from experiments.models import Context, Experiment, Strategy
 from experiments.services.decisions import decision_make
 from experiments.services.experiments import experiment_create, experiment_start
 from experiments.services.strategies import strategy_catalog_load
+from logs.models import AuditEvent
+from logs.selectors import audit_system_target_ids
 from personalization.models import User
 from personalization.seeding import SeedContext
 
 DEMO_EXPERIMENT = "Mission pacing: balanced vs conservative"
+# The demo bandit of the outcomes app's seed step (its name lives here so that every step
+# knows which experiments seed may own).
+DEMO_BANDIT = "Session pacing bandit"
+SEED_EXPERIMENTS = (DEMO_EXPERIMENT, DEMO_BANDIT)
+
+
+def seed_owned_experiments(names: Iterable[str] = SEED_EXPERIMENTS) -> list[Experiment]:
+    """The experiments of these names that seed created. Seed creates its demo experiments
+    without an actor, and that creation is audited; staff create theirs through the API
+    (audited with their name) or the admin (no creation event). An experiment that merely
+    has a demo name is not seed's: seed never changes it (DESIGN.md §9)."""
+    candidates = list(Experiment.objects.filter(name__in=list(names)).order_by("pk"))
+    created_by_seed = audit_system_target_ids(
+        action=AuditEvent.Action.EXPERIMENT_CREATED,
+        target_type=Experiment._meta.label_lower,
+        target_ids=[experiment.pk for experiment in candidates],
+    )
+    return [experiment for experiment in candidates if str(experiment.pk) in created_by_seed]
+
+
+def seed_experiment_get(name: str) -> tuple[Experiment | None, bool]:
+    """(seed's experiment of this name or None, whether the name is free to create it)."""
+    owned = seed_owned_experiments([name])
+    if owned:
+        return owned[0], False
+    return None, not Experiment.objects.filter(name=name).exists()
 
 
 def seed_strategy_catalog(context: SeedContext) -> str:
@@ -23,7 +53,9 @@ def seed_strategy_catalog(context: SeedContext) -> str:
 @transaction.atomic
 def seed_demo_experiment(context: SeedContext) -> str:
     """An ACTIVE A/B test in MISSION with the demo user assigned."""
-    experiment = Experiment.objects.filter(name=DEMO_EXPERIMENT).first()
+    experiment, name_free = seed_experiment_get(DEMO_EXPERIMENT)
+    if experiment is None and not name_free:
+        return f"demo experiment: {DEMO_EXPERIMENT!r} exists, not created by seed; left alone"
     if experiment is None:
         strategies = {s.key: s for s in Strategy.objects.filter(context=Context.MISSION)}
         experiment = experiment_create(

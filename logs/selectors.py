@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Avg, Case, Count, FloatField, QuerySet, Value, When
@@ -59,3 +60,18 @@ def request_log_stats(*, kind: str, filters: dict[str, Any] | None = None) -> li
 def audit_event_list(*, filters: dict[str, Any] | None = None) -> QuerySet[AuditEvent]:
     queryset = AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")
     return apply_filters(AuditEventFilter, filters, queryset)
+
+
+def audit_system_target_ids(
+    *, action: str, target_type: str, target_ids: Iterable[int | str]
+) -> set[str]:
+    """Which of `target_ids` have an event of `action` recorded without an actor, i.e. by
+    Attune itself rather than by a person (e.g. what `manage.py seed` created)."""
+    return set(
+        AuditEvent.objects.filter(
+            action=action,
+            actor__isnull=True,
+            target_type=target_type,
+            target_id__in=[str(target_id) for target_id in target_ids],
+        ).values_list("target_id", flat=True)
+    )

@@ -11,11 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from experiments.models import Assignment, Context, Decision, Experiment, Strategy
+from experiments.seeding import DEMO_BANDIT, seed_experiment_get, seed_owned_experiments
 from experiments.services.decisions import decision_make
 from experiments.services.experiments import experiment_create, experiment_start
 from outcomes.models import Outcome
 from outcomes.services.effectiveness import effectiveness_windows_compute
-from outcomes.services.evaluation import bandit_weights_update, experiments_evaluate_due
+from outcomes.services.evaluation import _reweight, experiment_evaluate
 from outcomes.services.ingest import outcome_record_many
 from outcomes.services.rewards import bandit_rewards_recompute
 from outcomes.sql import WindowIndex
@@ -33,13 +34,14 @@ BASE_SCORE = 0.45
 NOISE = 0.12
 CONTEXTS = (Context.MISSION, Context.SESSION)
 OUTCOME_TYPES = {Context.MISSION: "MISSION_COMPLETED", Context.SESSION: "SESSION_COMPLETED"}
-DEMO_BANDIT = "Session pacing bandit"
 
 
 @transaction.atomic
 def seed_demo_bandit(context: SeedContext) -> str:
     """An ACTIVE Thompson-sampling bandit over the four SESSION strategies."""
-    experiment = Experiment.objects.filter(name=DEMO_BANDIT).first()
+    experiment, name_free = seed_experiment_get(DEMO_BANDIT)
+    if experiment is None and not name_free:
+        return f"demo bandit: {DEMO_BANDIT!r} exists, not created by seed; left alone"
     if experiment is None:
         strategies = {s.key: s for s in Strategy.objects.filter(context=Context.SESSION)}
         experiment = experiment_create(
@@ -75,15 +77,16 @@ def _history(
     rng: np.random.Generator,
     now: datetime.datetime,
     strategy_keys: dict[int, str],
+    contexts: tuple[str, ...],
 ) -> tuple[int, int]:
     """Every other day, a decision per context and the outcome it led to."""
-    if Outcome.objects.filter(user=user, event_id__startswith=prefix).exists():
+    if not contexts or Outcome.objects.filter(user=user, event_id__startswith=prefix).exists():
         return 0, 0
     offset = float(rng.normal(0.0, 0.05))  # this learner is a little better or worse
     items: list[dict[str, Any]] = []
     backdated: list[Decision] = []
     for day in range(0, days, 2):
-        for context in CONTEXTS:
+        for context in contexts:
             decision = decision_make(user=user, context=context, rng=rng).decision
             effect = TRUE_EFFECTS.get(strategy_keys.get(decision.strategy_id, ""), 0.0)
             occurred = now - datetime.timedelta(days=days - day, hours=float(rng.uniform(0, 20)))
@@ -134,8 +137,20 @@ def seed_outcome_history(context: SeedContext) -> str:
                 user=user, defaults={"personalization_level": levels[index % len(levels)]}
             )
         learners.append(user)
+    # Seed changes only its own experiments (DESIGN.md §9): synthetic learners make no
+    # decisions in a context where someone else's experiment is running, so they are never
+    # enrolled in it and add nothing to its results.
+    own = [e for e in seed_owned_experiments() if e.status == Experiment.Status.ACTIVE]
+    others = set(
+        Experiment.objects.filter(status=Experiment.Status.ACTIVE, context__in=CONTEXTS)
+        .exclude(pk__in=[e.pk for e in own])
+        .values_list("context", flat=True)
+    )
+    contexts = tuple(c for c in CONTEXTS if c not in others)
+    skipped = f"; no history in {', '.join(sorted(others))} (others' experiments)" if others else ""
     decisions = outcomes = 0
     strategy_keys = dict(Strategy.objects.values_list("id", "key"))
+    fresh: list[User] = []
     for number, user in enumerate(learners, start=1):
         with transaction.atomic():
             made, stored = _history(
@@ -145,18 +160,22 @@ def seed_outcome_history(context: SeedContext) -> str:
                 rng=rng,
                 now=now,
                 strategy_keys=strategy_keys,
+                contexts=contexts,
             )
+        if stored:
+            fresh.append(user)
         decisions, outcomes = decisions + made, outcomes + stored
         if number % 10 == 0 or number == len(learners):
             context.progress(f"learner {number}/{len(learners)}: {outcomes} outcomes so far")
     if not outcomes:
-        return f"history: {len(learners)} learners, already seeded"
-    # The experiments have been running as long as the history.
+        return f"history: {len(learners)} learners, already seeded{skipped}"
+    # Seed's experiments have been running as long as the history, and the learners whose
+    # history this run wrote joined them when it began; no other row is moved.
     started = now - datetime.timedelta(days=days)
-    running = Experiment.objects.filter(status=Experiment.Status.ACTIVE, start_date__gt=started)
-    for experiment in running:
-        Experiment.objects.filter(pk=experiment.pk).update(start_date=started)
-        Assignment.objects.filter(experiment=experiment).update(assigned_at=started)
+    for experiment in own:
+        if experiment.start_date is None or experiment.start_date > started:
+            Experiment.objects.filter(pk=experiment.pk).update(start_date=started)
+        Assignment.objects.filter(experiment=experiment, user__in=fresh).update(assigned_at=started)
     context.progress("recomputing rewards, windows, bandit weights and results")
     bandit_rewards_recompute()
     windows = set(
@@ -168,12 +187,16 @@ def seed_outcome_history(context: SeedContext) -> str:
         .order_by()
     )
     effect = effectiveness_windows_compute(windows=windows)
-    # A few reweightings across the history, so the allocation chart has a course.
+    # A few reweightings of seed's bandits across the history, so the allocation chart has
+    # a course; others' bandits are reweighted by the periodic task, never back-dated here.
+    bandits = [e for e in own if e.experiment_type == Experiment.Type.MULTI_ARMED_BANDIT]
     for step, fraction in enumerate((0.75, 0.5, 0.25, 0.0)):
-        bandit_weights_update(now=now - datetime.timedelta(days=days * fraction), seed=seed + step)
-    evaluated = experiments_evaluate_due()
+        for bandit in bandits:
+            _reweight(bandit, now=now - datetime.timedelta(days=days * fraction), seed=seed + step)
+    for experiment in own:
+        experiment_evaluate(experiment=experiment, now=now)
     return (
         f"history: {len(learners)} learners, {decisions} new decisions, {outcomes} new outcomes; "
         f"{effect['global']} GLOBAL and {effect['user']} USER effectiveness rows; "
-        f"{evaluated['evaluated']} experiment(s) evaluated"
+        f"{len(own)} experiment(s) evaluated{skipped}"
     )

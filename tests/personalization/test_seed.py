@@ -116,3 +116,123 @@ def test_seed__demo_recommendations_and_path():
     path = LearningPath.objects.get(user=demo, status="ACTIVE")
     assert path.stages.count() == 3
     assert 0 < path.progress < 1
+
+
+def _state(experiment) -> dict:
+    """Everything seed could change about an experiment: its row, variants, assignments
+    (with their times), weight snapshots and the outcomes attributed to it."""
+    from experiments.models import Assignment, BanditWeightSnapshot, Experiment, Variant
+    from outcomes.models import Outcome
+
+    return {
+        "experiment": list(Experiment.objects.filter(pk=experiment.pk).values()),
+        "variants": list(Variant.objects.filter(experiment=experiment).order_by("pk").values()),
+        "assignments": list(
+            Assignment.objects.filter(experiment=experiment).order_by("pk").values()
+        ),
+        "snapshots": BanditWeightSnapshot.objects.filter(experiment=experiment).count(),
+        "outcomes": Outcome.objects.filter(experiment=experiment).count(),
+    }
+
+
+@pytest.mark.django_db
+def test_seed__active_experiments_it_did_not_create__unchanged(staff_user):
+    """Staff's own ACTIVE experiments — one in MISSION, where seed writes history, and a
+    bandit in ASSESSMENT — keep their start, assignments, weights and results through two
+    seed runs."""
+    from experiments.models import Experiment, Strategy
+    from experiments.services.decisions import decision_make
+    from experiments.services.experiments import experiment_create, experiment_start
+    from tests.experiments.factories import load_catalog
+    from tests.personalization.factories import UserFactory
+
+    load_catalog()
+    strategies = {(s.context, s.key): s for s in Strategy.objects.all()}
+
+    def staff_experiment(name: str, context: str, experiment_type: str, keys: list[str]):
+        experiment = experiment_create(
+            actor=staff_user,
+            data={"name": name, "experiment_type": experiment_type, "context": context},
+            variants=[
+                {
+                    "key": key,
+                    "name": key,
+                    "strategy": strategies[(context, key)],
+                    "is_control": index == 0,
+                }
+                for index, key in enumerate(keys)
+            ],
+        )
+        return experiment_start(actor=staff_user, experiment=experiment)
+
+    mission = staff_experiment(
+        "Staff mission test", "MISSION", Experiment.Type.AB_TEST, ["conservative", "balanced"]
+    )
+    bandit = staff_experiment(
+        "Staff assessment bandit",
+        "ASSESSMENT",
+        Experiment.Type.MULTI_ARMED_BANDIT,
+        ["conservative", "balanced", "pattern_heavy"],
+    )
+    real_learner = UserFactory()
+    decision_make(user=real_learner, context="MISSION")
+    decision_make(user=real_learner, context="ASSESSMENT")
+    before = {"mission": _state(mission), "bandit": _state(bandit)}
+    assert before["mission"]["assignments"]
+    assert before["bandit"]["assignments"]
+
+    _seed()
+    _seed()
+
+    after = {"mission": _state(mission), "bandit": _state(bandit)}
+    for name in before:
+        assert (
+            after[name]["experiment"][0]["start_date"]
+            == (before[name]["experiment"][0]["start_date"])
+        ), f"seed moved the {name} experiment's start_date"
+        assert [a["assigned_at"] for a in after[name]["assignments"]] == [
+            a["assigned_at"] for a in before[name]["assignments"]
+        ], f"seed moved or added assignments of the {name} experiment"
+    for name, parts in before.items():
+        for part, value in parts.items():
+            assert after[name][part] == value, f"seed changed the {name} experiment's {part}"
+
+
+@pytest.mark.django_db
+def test_seed__experiment_named_like_its_demo_but_not_its_own__left_alone(staff_client):
+    from experiments.models import Experiment, Strategy
+    from experiments.seeding import DEMO_EXPERIMENT
+    from tests.experiments.factories import load_catalog
+
+    load_catalog()
+    strategies = {s.key: s.pk for s in Strategy.objects.filter(context="MISSION")}
+    response = staff_client.post(
+        "/api/v1/experiments/",
+        {
+            "name": DEMO_EXPERIMENT,
+            "experiment_type": "AB_TEST",
+            "context": "MISSION",
+            "variants": [
+                {
+                    "key": "a",
+                    "name": "A",
+                    "strategy": strategies["conservative"],
+                    "is_control": True,
+                },
+                {"key": "b", "name": "B", "strategy": strategies["pattern_heavy"]},
+            ],
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    staffs = Experiment.objects.get(name=DEMO_EXPERIMENT)
+    before = _state(staffs)
+
+    report = _seed()
+    _seed()
+
+    after = _state(staffs)
+    for part, value in before.items():
+        assert after[part] == value, f"seed changed the experiment's {part}"
+    assert before["experiment"][0]["status"] == "DRAFT"
+    assert "not created by seed" in report
