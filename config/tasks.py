@@ -1,5 +1,6 @@
-"""What every Attune task shares: late acknowledgement, rejection when a worker dies, and
-retries with capped exponential backoff on database and broker errors (DESIGN.md §10)."""
+"""What every Attune task shares: late acknowledgement, rejection when a worker dies, retries
+with capped exponential backoff on database and broker errors (DESIGN.md §10), and no stored
+result: the tasks write their effects to the database and nobody reads their return values."""
 
 import logging
 from typing import Any
@@ -20,6 +21,7 @@ TASK_OPTIONS: dict[str, Any] = {
     "retry_backoff_max": 300,
     "retry_jitter": True,
     "max_retries": 5,
+    "ignore_result": True,
 }
 
 

@@ -1,9 +1,14 @@
 """Rate limits, counted in the shared cache (Redis in production) so that several gunicorn
 workers enforce one limit between them (DESIGN.md §10)."""
 
+import hashlib
+import unicodedata
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import throttling
+from rest_framework.settings import api_settings
 
 if TYPE_CHECKING:
     from rest_framework.request import Request
@@ -35,3 +40,39 @@ class CallerRateThrottle(throttling.SimpleRateThrottle):
     def get_cache_key(self, request: "Request", view: "APIView") -> str | None:
         caller = caller_of(request)
         return self.cache_format % {"scope": self.scope, "ident": caller.pk}
+
+
+class LoginRateThrottle(throttling.SimpleRateThrottle):
+    """Password guessing on `auth/token/`. The rate is read when the view runs, from
+    DEFAULT_THROTTLE_RATES, not frozen when the module is imported."""
+
+    def get_rate(self) -> str | None:
+        rates = api_settings.DEFAULT_THROTTLE_RATES
+        if self.scope not in rates:
+            raise ImproperlyConfigured(f"No throttle rate set for the {self.scope!r} scope.")
+        return rates[self.scope]
+
+
+class LoginAddressThrottle(LoginRateThrottle):
+    """Attempts from one client address (NUM_PROXIES says which address that is)."""
+
+    scope = "login_ip"
+
+    def get_cache_key(self, request: "Request", view: "APIView") -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginUsernameThrottle(LoginRateThrottle):
+    """Attempts at one username from any number of addresses. Usernames that differ only in
+    case or Unicode form count together; the key holds a digest, not the name."""
+
+    scope = "login_user"
+
+    def get_cache_key(self, request: "Request", view: "APIView") -> str | None:
+        data = request.data
+        username = data.get("username") if isinstance(data, Mapping) else None
+        if not isinstance(username, str) or not username:
+            return None  # nothing to guess at: the view answers 400
+        normalized = unicodedata.normalize("NFKC", username).casefold()
+        ident = hashlib.sha256(normalized.encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}

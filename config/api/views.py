@@ -8,13 +8,16 @@ from rest_framework.renderers import JSONRenderer
 
 from config.api.errors import error_response, is_api_request
 from config.api.parsers import JSONParser
+from config.api.throttles import LoginAddressThrottle, LoginUsernameThrottle
 
 
 class ObtainTokenView(ObtainAuthToken):
-    """`POST /api/v1/auth/token/ {username, password}` → `{"token"}`."""
+    """`POST /api/v1/auth/token/ {username, password}` → `{"token"}`. Throttled per client
+    address and per username (ObtainAuthToken itself sets no throttles): 429 past the rate."""
 
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
+    throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]
 
     @extend_schema(
         request=inline_serializer(

@@ -117,15 +117,30 @@ def redis_url_with_db(url: str, db: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
 
 
+# Redis that vanishes without closing the connection, or stops answering, must cost a request
+# at most these seconds, never a gunicorn worker's whole timeout (DESIGN.md §10). They apply to
+# the cache, the broker and the result backend alike.
+REDIS_SOCKET_CONNECT_TIMEOUT = env.float("REDIS_SOCKET_CONNECT_TIMEOUT", default=1.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
+
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Fails open: with Redis down, throttles let requests through and cached catalogs
+            # are read from the database, with a logged warning (config/cache.py).
+            "BACKEND": "config.cache.FailOpenRedisCache",
             "LOCATION": env.str(
                 "REDIS_CACHE_URL",
                 default=redis_url_with_db(REDIS_URL, env.int("REDIS_CACHE_DB", 1)),
             ),
             "KEY_PREFIX": "attune",
+            # After a failure the server is skipped this long, so that a hung Redis costs one
+            # socket timeout per period instead of one per cache call.
+            "RETRY_AFTER": env.float("REDIS_CACHE_RETRY_AFTER", default=5.0),
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_SOCKET_CONNECT_TIMEOUT,
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            },
         }
     }
 else:
@@ -149,9 +164,15 @@ if REDIS_URL:
         # How often a worker looks for messages of dead workers to deliver again.
         "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
         "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
-        # A broker that vanishes without closing the connection must not hang a request.
-        "socket_timeout": env.float("REDIS_SOCKET_TIMEOUT", default=5.0),
-        "socket_connect_timeout": env.float("REDIS_SOCKET_CONNECT_TIMEOUT", default=2.0),
+        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": REDIS_SOCKET_CONNECT_TIMEOUT,
+    }
+    CELERY_REDIS_SOCKET_TIMEOUT = REDIS_SOCKET_TIMEOUT
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_SOCKET_CONNECT_TIMEOUT
+    # A caller waiting for a result gives up after a few seconds of outage, not kombu's 20
+    # reconnections a second apart.
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
     }
 else:
     CELERY_BROKER_URL = "filesystem://localhost//"
@@ -175,6 +196,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=1800)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=1700)
+# Nobody reads the periodic tasks' return values: storing them only adds a Redis round trip,
+# and subscribing to a result while enqueueing would block a request whenever Redis is down.
+# A caller that wants a result asks with apply_async(ignore_result=False).
+CELERY_TASK_IGNORE_RESULT = True
+# A worker killed without acknowledging (SIGKILL, a lost machine) holds its messages in the
+# broker's `unacked` hash until the visibility timeout, hours. Every worker records the
+# deliveries it holds every WORKER_HEARTBEAT_SECONDS; a worker silent for
+# WORKER_LIVENESS_SECONDS is dead, and a live worker puts its messages back on their queues
+# (config/worker_liveness.py).
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=5.0)
+WORKER_LIVENESS_SECONDS = env.float("WORKER_LIVENESS_SECONDS", default=30.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -223,7 +255,15 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_RATE_ANON", default="60/minute"),
         "user": env.str("THROTTLE_RATE_USER", default="600/minute"),
         "service": env.str("THROTTLE_RATE_SERVICE", default="12000/minute"),
+        # Password guessing on auth/token/: per client address, and per username whatever
+        # the address (config/api/throttles.py).
+        "login_ip": env.str("THROTTLE_RATE_LOGIN_IP", default="10/minute"),
+        "login_user": env.str("THROTTLE_RATE_LOGIN_USER", default="10/minute"),
     },
+    # How many proxies in front of the web process append to X-Forwarded-For; the client
+    # address the throttles count is the one the outermost of them saw. 0: REMOTE_ADDR, and
+    # a client cannot pick its address by sending the header.
+    "NUM_PROXIES": env.int("DJANGO_NUM_PROXIES", default=0),
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

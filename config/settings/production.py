@@ -4,7 +4,7 @@ Refuses to start without DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL a
 """
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, STORAGES, env
+from .base import MIDDLEWARE, REST_FRAMEWORK, STORAGES, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -22,6 +22,9 @@ DATABASES["default"]["OPTIONS"] = {
 REDIS_URL = env.str("REDIS_URL")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind one proxy the client address is the last X-Forwarded-For entry; counting REMOTE_ADDR
+# would put every client under the proxy's one login throttle.
+REST_FRAMEWORK["NUM_PROXIES"] = env.int("DJANGO_NUM_PROXIES", default=1)
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 # /healthz and /readyz are probed over plain HTTP from inside the cluster.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

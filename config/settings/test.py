@@ -13,6 +13,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "anon": env.str("THROTTLE_RATE_ANON", default="100000/minute"),
     "user": env.str("THROTTLE_RATE_USER", default="100000/minute"),
     "service": env.str("THROTTLE_RATE_SERVICE", default="100000/minute"),
+    "login_ip": env.str("THROTTLE_RATE_LOGIN_IP", default="100000/minute"),
+    "login_user": env.str("THROTTLE_RATE_LOGIN_USER", default="100000/minute"),
 }
 
 if not REDIS_URL:  # noqa: F405

@@ -1,6 +1,8 @@
 """Production settings: they refuse to start without secrets and pass `check --deploy`."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +64,91 @@ def test_embedded_default__cache_shared_by_processes_in_var():
     backend, location = result.stdout.split()
     assert backend == "django.core.cache.backends.filebased.FileBasedCache"
     assert Path(location) == BASE_DIR / "var" / "cache"
+
+
+def _under_production(script: str) -> object:
+    """What `script` puts in `answer`, run under the production settings, as JSON."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_", "THROTTLE_", "WORKER_"))
+    }
+    code = "\n".join(
+        [
+            "import json",
+            "import django",
+            "from django.conf import settings",
+            "django.setup()",
+            script,
+            "print(json.dumps(answer, default=str))",
+        ]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=BASE_DIR,
+        env={**clean, **PRODUCTION_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_production__redis__socket_timeouts_fail_open_cache_no_results():
+    values = _under_production(
+        "answer = {"
+        "'cache': settings.CACHES['default'], "
+        "'broker': settings.CELERY_BROKER_TRANSPORT_OPTIONS, "
+        "'backend': [settings.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT, "
+        "settings.CELERY_REDIS_SOCKET_TIMEOUT], "
+        "'ignore_result': settings.CELERY_TASK_IGNORE_RESULT, "
+        "'rates': settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'], "
+        "'proxies': settings.REST_FRAMEWORK['NUM_PROXIES']}"
+    )
+    cache = values["cache"]
+    assert cache["BACKEND"] == "config.cache.FailOpenRedisCache"
+    assert cache["OPTIONS"]["socket_connect_timeout"] <= 1
+    assert cache["OPTIONS"]["socket_timeout"] <= 2
+    assert values["broker"]["socket_connect_timeout"] <= 1
+    assert values["broker"]["socket_timeout"] <= 2
+    assert values["backend"][0] <= 1
+    assert values["backend"][1] <= 2
+    assert values["ignore_result"] is True
+    assert values["rates"]["login_ip"] == "10/minute"
+    assert values["rates"]["login_user"] == "10/minute"
+    assert values["proxies"] == 1
+
+
+def test_production__visibility_timeout__above_every_task_time_limit_and_countdown():
+    """A task still running when its visibility timeout expires is delivered again and runs
+    twice (DESIGN.md §10). The liveness records bring a dead worker's task back within a
+    minute, with room for a late heartbeat."""
+    visibility, heartbeat, liveness, tasks = _under_production(
+        "from config.celery_app import app\n"
+        "app.loader.import_default_modules()\n"
+        "answer = [\n"
+        "    settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'],\n"
+        "    settings.WORKER_HEARTBEAT_SECONDS,\n"
+        "    settings.WORKER_LIVENESS_SECONDS,\n"
+        "    {\n"
+        "        name: [task.time_limit or app.conf.task_time_limit, task.retry_backoff_max]\n"
+        "        for name, task in app.tasks.items()\n"
+        "        if not name.startswith('celery.')\n"
+        "    },\n"
+        "]"
+    )
+    assert tasks
+    for name, (time_limit, countdown) in tasks.items():
+        assert visibility > time_limit + countdown, name
+    assert liveness >= 3 * heartbeat
+    assert liveness <= 45
+
+
+def test_env_example__lists_every_variable_the_settings_read():
+    read = set()
+    for path in (BASE_DIR / "config" / "settings").glob("*.py"):
+        read |= set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z0-9_]+)"', path.read_text()))
+    listed = set(re.findall(r"^#? ?([A-Z0-9_]+)=", (BASE_DIR / ".env.example").read_text(), re.M))
+    assert read
+    assert sorted(read - listed) == []
