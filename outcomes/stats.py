@@ -594,50 +594,93 @@ class TestResult:
 UNDEFINED = TestResult(NAN, NAN, NAN, NAN, NAN)
 
 
+def fixed_horizon_many(
+    estimate: np.ndarray, variance: np.ndarray, df: np.ndarray, *, alpha: float = 0.05
+) -> dict[str, np.ndarray]:
+    """The fixed-horizon Welch test for many estimates at once (e.g. every hourly look):
+    Δ ± t_{ν,1−α/2}·se and p = 2·P(T_ν > |Δ/se|); NaN where se is zero or undefined."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = np.sqrt(variance)
+        defined = np.isfinite(estimate) & np.isfinite(se) & (se > 0) & np.isfinite(df)
+        half = np.where(defined, scipy_stats.t.ppf(1 - alpha / 2, df) * se, np.nan)
+        p = np.where(defined, 2 * scipy_stats.t.sf(np.abs(estimate / se), df), np.nan)
+    return {"p_value": p, "ci_lower": estimate - half, "ci_upper": estimate + half}
+
+
 def fixed_horizon_test(estimate: EffectEstimate, *, alpha: float = 0.05) -> TestResult:
-    """The fixed-horizon Welch test: Δ ± t_{ν,1−α/2}·se and p = 2·P(T_ν > |Δ/se|)."""
-    if not estimate.defined or not np.isfinite(estimate.degrees_of_freedom):
-        return TestResult(estimate.estimate, estimate.standard_error, NAN, NAN, NAN)
-    se = estimate.standard_error
-    df = estimate.degrees_of_freedom
-    half = float(scipy_stats.t.ppf(1 - alpha / 2, df)) * se
+    """One estimate; see `fixed_horizon_many`."""
+    result = fixed_horizon_many(
+        np.array([estimate.estimate]),
+        np.array([estimate.variance]),
+        np.array([estimate.degrees_of_freedom]),
+        alpha=alpha,
+    )
     return TestResult(
         estimate=estimate.estimate,
-        standard_error=se,
-        p_value=float(2 * scipy_stats.t.sf(abs(estimate.estimate / se), df)),
-        ci_lower=estimate.estimate - half,
-        ci_upper=estimate.estimate + half,
+        standard_error=estimate.standard_error,
+        p_value=float(result["p_value"][0]),
+        ci_lower=float(result["ci_lower"][0]),
+        ci_upper=float(result["ci_upper"][0]),
     )
 
 
-def sequential_test(
-    estimate: EffectEstimate, n_total: int, *, alpha: float = 0.05, tuning: float = 5000.0
-) -> TestResult:
-    """An always-valid test (§5.3): the asymptotic confidence sequence of Waudby-Smith et al.
-    (2023, eq. 9, as gbstats' SequentialTwoSidedTTest computes it), valid at every look.
+def sequential_many(
+    estimate: np.ndarray,
+    variance: np.ndarray,
+    n_total: np.ndarray,
+    *,
+    alpha: float = 0.05,
+    tuning: float = 5000.0,
+) -> dict[str, np.ndarray]:
+    """An always-valid test (§5.3) for many estimates at once: the asymptotic confidence
+    sequence of Waudby-Smith et al. (2023, eq. 9, as gbstats' SequentialTwoSidedTTest
+    computes it), valid at every look.
 
         ρ = √((−2 ln α + ln(−2 ln α + 1)) / N*),   N = n_t + n_c,   s² = Var(Δ)·N,
         half-width = s · √(2(Nρ² + 1) · ln(√(Nρ² + 1) / α) / (Nρ)²),
         p = min(1, 1/E),   E = exp(ρ²·z²N / (2(Nρ² + 1))) / √(Nρ² + 1),   z = Δ/se
         (E is the e-value of eq. 155, so p is valid at every look).
 
-    N* (`tuning`) is the sample size at which the sequence is tightest."""
-    if not estimate.defined or n_total < 2 or tuning <= 0:
-        return TestResult(estimate.estimate, estimate.standard_error, NAN, NAN, NAN)
-    n = float(n_total)
+    N* (`tuning`) is the sample size at which the sequence is tightest. NaN where Var(Δ) is
+    zero or undefined or N < 2."""
+    n = np.asarray(n_total, dtype=float)
     rho2 = (-2 * np.log(alpha) + np.log(-2 * np.log(alpha) + 1)) / tuning
-    s2 = estimate.variance * n
-    scale = n * rho2 + 1
-    half = float(np.sqrt(s2) * np.sqrt(2 * scale * np.log(np.sqrt(scale) / alpha) / (n**2 * rho2)))
-    st2 = estimate.estimate**2 * n / estimate.variance
-    log_e = rho2 * st2 / (2 * scale) - 0.5 * np.log(scale)
-    p_value = float(min(1.0, np.exp(-log_e)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        defined = np.isfinite(estimate) & np.isfinite(variance) & (variance > 0) & (n >= 2)
+        scale = n * rho2 + 1
+        half = np.sqrt(variance * n) * np.sqrt(
+            2 * scale * np.log(np.sqrt(scale) / alpha) / (n**2 * rho2)
+        )
+        st2 = estimate**2 * n / variance
+        log_e = rho2 * st2 / (2 * scale) - 0.5 * np.log(scale)
+        p = np.minimum(1.0, np.exp(-log_e))
+    half = np.where(defined, half, np.nan)
+    return {
+        "p_value": np.where(defined, p, np.nan),
+        "ci_lower": estimate - half,
+        "ci_upper": estimate + half,
+    }
+
+
+def sequential_test(
+    estimate: EffectEstimate, n_total: int, *, alpha: float = 0.05, tuning: float = 5000.0
+) -> TestResult:
+    """One estimate; see `sequential_many`."""
+    if tuning <= 0:
+        return TestResult(estimate.estimate, estimate.standard_error, NAN, NAN, NAN)
+    result = sequential_many(
+        np.array([estimate.estimate]),
+        np.array([estimate.variance]),
+        np.array([n_total]),
+        alpha=alpha,
+        tuning=tuning,
+    )
     return TestResult(
         estimate=estimate.estimate,
         standard_error=estimate.standard_error,
-        p_value=p_value,
-        ci_lower=estimate.estimate - half,
-        ci_upper=estimate.estimate + half,
+        p_value=float(result["p_value"][0]),
+        ci_lower=float(result["ci_lower"][0]),
+        ci_upper=float(result["ci_upper"][0]),
     )
 
 

@@ -3,11 +3,15 @@ known-truth simulations with fixed seeds; the rates are quoted with their standa
 
 import numpy as np
 import pytest
-from scipy import stats as scipy_stats
 
-from experiments import bandits
-from outcomes import stats
 from outcomes.analysis import Arm, Design, analyse
+from outcomes.simulations import (
+    BANDIT_ARMS,
+    bandit_experiment,
+    bandit_false_winners,
+    learners,
+    peeking,
+)
 
 ARMS = [Arm("control", is_control=True), Arm("treatment")]
 
@@ -15,17 +19,6 @@ ARMS = [Arm("control", is_control=True), Arm("treatment")]
 def rate_and_se(hits: int, trials: int) -> tuple[float, float]:
     rate = hits / trials
     return rate, float(np.sqrt(rate * (1 - rate) / trials))
-
-
-def learners(rng: np.random.Generator, n: int, effect: float = 0.0, *, correlation: float = 0.8):
-    """n learners with a stable ability (heterogeneity sd 0.15): the pre-period value and the
-    experiment value both follow it."""
-    ability = rng.normal(0.5, 0.15, n)
-    arm = (rng.random(n) < 0.5).astype(np.int64)
-    noise = np.sqrt(1 - correlation**2) * 0.15
-    before = ability + rng.normal(0, noise, n)
-    after = ability + rng.normal(0, noise, n) + effect * arm
-    return arm, after, before
 
 
 # --- CUPED ----------------------------------------------------------------------------------
@@ -144,60 +137,30 @@ def test_aa__bayesian_winner_rule__false_winner_rate_at_most_five_percent():
 
 # --- Bandit experiments: valid under changing allocation -----------------------------------
 
-BANDIT_ARMS = [Arm("a", is_control=True), Arm("b"), Arm("c")]
 BANDIT = Design(experiment_type="MULTI_ARMED_BANDIT", analysis="FIXED")
-
-
-def simulate_bandit(rng: np.random.Generator, *, periods: int = 6, per_period: int = 60):
-    """Equal arms whose reward rises by 0.08 each period; Thompson reweights after each period
-    from the learners so far (the project's own bandit code), as the task does."""
-    arm_of, values, period_of = [], [], []
-    weights = np.full(len(BANDIT_ARMS), 1 / len(BANDIT_ARMS))
-    for period in range(periods):
-        arm = rng.choice(len(BANDIT_ARMS), size=per_period, p=weights)
-        value = rng.normal(0.4 + 0.08 * period, 0.1, per_period)
-        arm_of.append(arm)
-        values.append(value)
-        period_of.append(np.full(per_period, period, dtype=float))
-        all_arms, all_values = np.concatenate(arm_of), np.concatenate(values)
-        outcomes = [
-            bandits.ArmOutcomes(
-                key=a.key,
-                n=int((all_arms == i).sum()),
-                mean=float(all_values[all_arms == i].mean()) if (all_arms == i).any() else 0.0,
-                variance=float(all_values[all_arms == i].var(ddof=1))
-                if (all_arms == i).sum() > 1
-                else 0.25,
-            )
-            for i, a in enumerate(BANDIT_ARMS)
-        ]
-        weights = bandits.bandit_weights(
-            "THOMPSON", outcomes, burn_in=5, epsilon=0.1, min_share=0.05, rng=rng
-        )
-    return np.concatenate(arm_of), np.concatenate(values), np.concatenate(period_of)
 
 
 def test_bandit__equal_arms_with_time_trend__false_winner_rate_at_most_alpha():
     """600 simulated bandit experiments (3 equal arms, reward trend, Thompson allocation
     moving every period): the period-stratified, Holm-adjusted analysis declares a winner in
     at most 5 % (± 2 SE); a plain Welch test over the pooled learners does not hold it."""
-    rng = np.random.default_rng(5_5_2026)
-    trials, ours, plain = 600, 0, 0
-    for _ in range(trials):
-        arm, values, period = simulate_bandit(rng)
-        results = analyse(BANDIT, BANDIT_ARMS, arm, values, period=period)
-        ours += results["winner"] is not None
-        control = values[arm == 0]
-        p_values = [
-            scipy_stats.ttest_ind(values[arm == k], control, equal_var=False).pvalue for k in (1, 2)
-        ]
-        differences = [values[arm == k].mean() - control.mean() for k in (1, 2)]
-        plain += any(
-            p < 0.05 and d > 0 for p, d in zip(stats.holm(p_values), differences, strict=True)
-        )
-    rate, se = rate_and_se(ours, trials)
-    plain_rate, plain_se = rate_and_se(plain, trials)
-    assert rate <= 0.05 + 2 * se, f"stratified false-winner rate {rate:.3f} ± {se:.3f}"
-    assert plain_rate > 0.05 + 2 * plain_se, f"plain Welch {plain_rate:.3f} ± {plain_se:.3f}"
-    assert results["method"]["estimator"] == "period-stratified difference of means"
-    assert results["method"]["multiple_comparisons"] == "Holm"
+    ours, plain = bandit_false_winners(trials=600, seed=20261201)
+    assert ours.rate <= 0.05 + 2 * ours.standard_error, str(ours)
+    assert plain.rate > 0.05 + 2 * plain.standard_error, str(plain)
+    arm, values, period = bandit_experiment(np.random.default_rng(1))
+    method = analyse(BANDIT, BANDIT_ARMS, arm, values, period=period)["method"]
+    assert method["estimator"] == "period-stratified difference of means"
+    assert method["multiple_comparisons"] == "Holm"
+
+
+# --- Peeking: hourly looks for 28 days -------------------------------------------------------
+
+
+def test_peeking__sequential_holds_alpha_half_fixed_does_not():
+    """1,000 A/A experiments each evaluated every simulated hour for 28 days (1,680
+    learners): SEQUENTIAL declares a winner at some look in at most α/2 = 2.5 % (+ 2 SE);
+    FIXED, the same data and looks, far more often."""
+    sequential = peeking(trials=1000, analysis="SEQUENTIAL", seed=7)
+    fixed = peeking(trials=1000, analysis="FIXED", seed=7)
+    assert sequential.rate <= 0.025 + 2 * sequential.standard_error, str(sequential)
+    assert fixed.rate > 0.025 + 2 * fixed.standard_error, str(fixed)
