@@ -23,9 +23,9 @@ SEED_EXPERIMENTS = (DEMO_EXPERIMENT, DEMO_BANDIT)
 
 def seed_owned_experiments(names: Iterable[str] = SEED_EXPERIMENTS) -> list[Experiment]:
     """The experiments of these names that seed created. Seed creates its demo experiments
-    without an actor, and that creation is audited; staff create theirs through the API
-    (audited with their name) or the admin (no creation event). An experiment that merely
-    has a demo name is not seed's: seed never changes it (DESIGN.md §9)."""
+    without an actor, and that creation is audited; staff create theirs through the API or
+    the admin, audited with their name. An experiment that merely has a demo name is not
+    seed's: seed never changes it (DESIGN.md §9)."""
     candidates = list(Experiment.objects.filter(name__in=list(names)).order_by("pk"))
     created_by_seed = audit_system_target_ids(
         action=AuditEvent.Action.EXPERIMENT_CREATED,

@@ -77,7 +77,7 @@ def _history(
     rng: np.random.Generator,
     now: datetime.datetime,
     strategy_keys: dict[int, str],
-    contexts: tuple[str, ...],
+    contexts: tuple[Context, ...],
 ) -> tuple[int, int]:
     """Every other day, a decision per context and the outcome it led to."""
     if not contexts or Outcome.objects.filter(user=user, event_id__startswith=prefix).exists():
