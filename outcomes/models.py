@@ -5,9 +5,9 @@ from django.db.models import Q
 
 from config.db import TimeStampedModel
 from experiments.models import Context, Decision, Experiment, Strategy, StrategyConfig, Variant
+from outcomes.samples import SCORE_FIELDS as SCORE_FIELDS  # the metrics, re-exported
 
 SCORE_VALIDATORS = [MinValueValidator(0.0), MaxValueValidator(1.0)]
-SCORE_FIELDS = ("retention_score", "performance_score", "completion_rate", "engagement_score")
 
 
 def score_field() -> models.FloatField:
@@ -108,8 +108,9 @@ class Outcome(TimeStampedModel):
 
 
 class Effectiveness(TimeStampedModel):
-    """One strategy's effect in one two-week window (DESIGN.md §5.2), for everyone (GLOBAL)
-    or for one user's config (USER). Recomputing a window replaces its rows."""
+    """One strategy's effect in one two-week window (DESIGN.md §5.2), for everyone (GLOBAL,
+    the learner as the unit: each learner's mean per metric) or for one user's config (USER,
+    the outcome as the unit). Recomputing a window replaces its rows."""
 
     class Scope(models.TextChoices):
         GLOBAL = "GLOBAL", "Everyone"
@@ -135,9 +136,13 @@ class Effectiveness(TimeStampedModel):
     )
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
+    # The units of analysis: learners in GLOBAL rows, outcomes in USER rows (DESIGN.md §5.2).
     n_personalized = models.PositiveIntegerField()
     n_baseline = models.PositiveIntegerField()
     sample_size = models.PositiveIntegerField()
+    # The outcomes behind each sample, in both scopes.
+    n_outcomes_personalized = models.PositiveIntegerField(default=0, db_default=0)
+    n_outcomes_baseline = models.PositiveIntegerField(default=0, db_default=0)
     retention_improvement = models.FloatField(null=True, blank=True)
     performance_improvement = models.FloatField(null=True, blank=True)
     completion_rate_change = models.FloatField(null=True, blank=True)

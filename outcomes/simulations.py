@@ -13,6 +13,8 @@ from scipy import stats as scipy_stats
 from experiments import bandits
 from outcomes import stats
 from outcomes.analysis import Arm, Design, analyse
+from outcomes.grouping import combine
+from outcomes.samples import SCORE_FIELDS, learner_samples, outcome_samples, window_statistics
 
 AB_ARMS = [Arm("control", is_control=True), Arm("treatment")]
 BANDIT_ARMS = [Arm("a", is_control=True), Arm("b"), Arm("c")]
@@ -190,11 +192,69 @@ def bandit_false_winners(*, trials: int, seed: int) -> tuple[Rate, Rate]:
     )
 
 
+def _window_measures(
+    rng: np.random.Generator, windows: int, learners_per_window: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A/A effectiveness windows: each learner (ability sd 0.12) sends 1 + Poisson(6)
+    outcomes (noise sd 0.08) to one of the two samples at random. Returns (window code,
+    personalized flag, measure row) per learner, measure rows as the database groups them."""
+    count = windows * learners_per_window
+    window = np.repeat(np.arange(windows), learners_per_window)
+    personalized = rng.random(count) < 0.5
+    ability = rng.normal(0.5, 0.12, count)
+    outcomes = 1 + rng.poisson(6, count)
+    # Per learner: the mean and centred sum of squares of `outcomes` draws of N(ability, 0.08²).
+    mean = ability + rng.normal(0, 0.08, count) / np.sqrt(outcomes)
+    centred = 0.08**2 * rng.chisquare(np.maximum(outcomes - 1, 1)) * (outcomes > 1)
+    total = mean * outcomes
+    measures = np.zeros((count, 3 + 2 * len(SCORE_FIELDS)))
+    measures[:, 0], measures[:, 1], measures[:, 2] = outcomes, total, centred
+    measures[:, 3], measures[:, 4] = total, outcomes  # every outcome reports one score
+    return window, personalized, measures
+
+
+def effectiveness_aa(
+    *, windows: int, seed: int, learners_per_window: int = 80, minimum: int = 20
+) -> tuple[Rate, Rate]:
+    """The GLOBAL significance flag over A/A windows: (learner as the unit, as §5.2 and the
+    service compute it; outcome as the unit, the earlier rule, for contrast)."""
+    rng = np.random.default_rng(seed)
+    window, personalized, measures = _window_measures(rng, windows, learners_per_window)
+    flags = []
+    for learner_level in (True, False):
+        sides = []
+        for side in (personalized, ~personalized):
+            if learner_level:
+                keys, _, samples = learner_samples(window[side], measures[side])
+            else:
+                keys, _, merged = combine(window[side], measures[side])
+                samples = outcome_samples(merged)
+            sides.append(samples.take(keys, np.arange(windows)))
+        result = window_statistics(sides[0], sides[1], minimum=minimum)
+        flags.append(int(result["is_statistically_significant"].sum()))
+    return (
+        Rate(
+            "A/A effectiveness windows: GLOBAL flag, learner as unit",
+            flags[0],
+            windows,
+            "target 5%",
+        ),
+        Rate(
+            "A/A effectiveness windows: flag with the outcome as unit",
+            flags[1],
+            windows,
+            "for contrast",
+        ),
+    )
+
+
 def all_rates(scale: float = 1.0, *, progress: Callable[[str], None] | None = None) -> list[Rate]:
     """Every rate at `scale` times the default number of runs (1: about a minute)."""
     say = progress or (lambda _: None)
     runs = max(int(1000 * scale), 10)
     rates: list[Rate] = []
+    say("A/A effectiveness windows")
+    rates.extend(effectiveness_aa(windows=runs * 5, seed=5))
     say("A/A experiments, fixed horizon")
     rates.extend(
         aa_experiments(

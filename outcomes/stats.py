@@ -203,7 +203,9 @@ def welch_many(
         se = np.sqrt(a + b)
         difference = treatment.mean - control.mean
         difference = np.where(_same(treatment.mean, control.mean), 0.0, difference)
-        defined = np.isfinite(se) & (se > 0)
+        # A standard error below the rounding of the means is no spread at all.
+        scale = np.fmax(np.abs(treatment.mean), np.abs(control.mean))
+        defined = np.isfinite(se) & (se > EQUAL_MEANS_RTOL * np.nan_to_num(scale))
         df = (a + b) ** 2 / (a**2 / (treatment.n - 1) + b**2 / (control.n - 1))
         df = np.where(defined, df, np.nan)
         t = np.where(defined, difference / se, np.nan)

@@ -1,8 +1,10 @@
 """Effectiveness windows (DESIGN.md §5.2).
 
 One GROUP BY in SQL at the grain of (context, strategy, personalization applied, user,
-window) gives n, Σ and Σ² per group; GLOBAL samples are sums of those groups over users, done
-in numpy along with every statistic of every group at once; rows go back by binary COPY.
+window) gives n, Σ and the centred sum of squares (n·var_pop) per group. USER rows test those
+outcomes directly (the outcome is the unit); GLOBAL rows take each learner's mean per metric
+as one value (the learner is the unit: one learner's outcomes are not independent), all in
+numpy for every group at once; rows go back by binary COPY.
 
 The hourly run recomputes the GLOBAL rows of the windows holding outcomes stored since the last
 run, and the USER rows only of the users with such outcomes (a user's USER rows depend on that
@@ -10,20 +12,31 @@ user's outcomes alone). Explicit windows are recomputed whole."""
 
 import datetime
 from dataclasses import dataclass, field
-from math import prod
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    Variance,
+)
 from django.utils import timezone
 
 from config.db import serialized
 from experiments.models import Context, Strategy, StrategyConfig
 from outcomes import stats
+from outcomes.grouping import combine, joint_codes, take
 from outcomes.models import SCORE_FIELDS, Effectiveness, Outcome
+from outcomes.samples import learner_samples, outcome_samples, window_statistics
 from outcomes.sql import (
     AnyOf,
     Codes,
@@ -44,12 +57,6 @@ WATERMARK_OVERLAP = datetime.timedelta(minutes=15)
 # PostgreSQL memory for the GROUP BY (about 75 MB per million outcomes hashes in memory).
 AGGREGATE_WORK_MEM_MB = 256
 CONTEXTS = list(Context.values)
-IMPROVEMENT_COLUMNS = {
-    "retention_score": "retention_improvement",
-    "performance_score": "performance_improvement",
-    "completion_rate": "completion_rate_change",
-    "engagement_score": "engagement_change",
-}
 # Grouped by the context itself (PostgreSQL knows its distinct values); its code is looked up
 # on the grouped rows.
 KEYS: dict[str, "str | Codes"] = {
@@ -59,11 +66,11 @@ KEYS: dict[str, "str | Codes"] = {
     "k_user": "int8",
     "k_window": "int4",
 }
-# Per group, in this order: n, Σ and Σ² of the reward, then Σ and n of each score.
+# Per group, in this order: n, Σ and Σ(x − x̄)² of the reward, then Σ and n of each score.
 MEASURES = {
     "n_reward": "int8",
     "s_reward": "float8",
-    "ss_reward": "float8",
+    "m2_reward": "float8",
     **{
         f"{prefix}_{score}": kind
         for score in SCORE_FIELDS
@@ -155,7 +162,11 @@ def aggregate(
     user (else user 0). With `window`, the outcomes are that window's and the GROUP BY has
     only plain columns, whose statistics let PostgreSQL plan a parallel aggregation."""
     sums: dict[str, Any] = {"n_reward": Count("reward"), "s_reward": Sum("reward")}
-    sums["ss_reward"] = Sum(F("reward") * F("reward"))
+    # n·var_pop is the centred sum of squares, computed stably by the database
+    # (Σx² − n·x̄² cancels for values far from zero).
+    sums["m2_reward"] = ExpressionWrapper(
+        Variance("reward", sample=False) * Count("reward"), output_field=FloatField()
+    )
     for score in SCORE_FIELDS:
         sums[f"s_{score}"] = Sum(score)
         sums[f"n_{score}"] = Count(score)
@@ -205,98 +216,6 @@ def concatenate(groups: list[Groups]) -> Groups:
     )
 
 
-def joint_codes(*tables: list[np.ndarray]) -> list[np.ndarray]:
-    """One int64 per row of each table (a list of integer key columns, the same number in
-    every table), equal exactly when the keys are equal and ordered like the key tuples, so
-    that rows of different tables can be matched with searchsorted."""
-    width = len(tables[0])
-    lows, spans = [], []
-    for i in range(width):
-        values = np.concatenate([np.asarray(table[i], dtype=np.int64) for table in tables])
-        low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
-        lows.append(low)
-        spans.append(high - low + 1)
-    if prod(spans) >= 2**63:
-        raise OverflowError("keys too wide to combine into one 64-bit code")
-    result = []
-    for table in tables:
-        code = np.zeros(len(table[0]), dtype=np.int64)
-        for column, low, span in zip(table, lows, spans, strict=True):
-            code = code * span + (np.asarray(column, dtype=np.int64) - low)
-        result.append(code)
-    return result
-
-
-def sum_by(codes: np.ndarray, measures: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted distinct codes, index of a row of each, column sums per code)."""
-    keys, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-    sums = np.zeros((keys.size, measures.shape[1]))
-    np.add.at(sums, inverse, measures)
-    return keys, first, sums
-
-
-def lookup(keys: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each code: its index in the sorted `keys` and whether it is there."""
-    index = np.searchsorted(keys, codes)
-    found = index < keys.size
-    found[found] = keys[index[found]] == codes[found]
-    return index, found
-
-
-def take(keys: np.ndarray, values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """For each code, the row of `values` whose key (`keys`, aligned with `values`, distinct)
-    it is; zeros where a code has none."""
-    order = np.argsort(keys, kind="stable")
-    index, found = lookup(keys[order], codes)
-    result = np.zeros((codes.size, *values.shape[1:]), dtype=values.dtype)
-    result[found] = values[order][index[found]]
-    return result
-
-
-# --- Statistics ------------------------------------------------------------------------------
-
-
-def _samples(measures: np.ndarray) -> tuple[stats.Samples, dict[str, np.ndarray]]:
-    """The reward samples and per-score means of measure rows."""
-    reward = stats.Samples(n=measures[:, 0], total=measures[:, 1], total_sq=measures[:, 2])
-    means = {}
-    for i, score in enumerate(SCORE_FIELDS):
-        total, count = measures[:, 3 + 2 * i], measures[:, 4 + 2 * i]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            means[score] = np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
-    return reward, means
-
-
-def statistics(personal: np.ndarray, baseline: np.ndarray, minimum: int) -> dict[str, Any]:
-    """Every §5.2 figure for each (personalized, baseline) pair of measure rows."""
-    p_reward, p_means = _samples(personal)
-    b_reward, b_means = _samples(baseline)
-    welch = stats.welch_many(p_reward, b_reward)
-    correlation = stats.point_biserial_many(p_reward, b_reward)
-    improvements = {
-        score: stats.improvement_many(p_means[score], b_means[score]) for score in SCORE_FIELDS
-    }
-    n_p, n_b = p_reward.n.astype(np.int64), b_reward.n.astype(np.int64)
-    return {
-        "n_personalized": n_p,
-        "n_baseline": n_b,
-        "sample_size": n_p + n_b,
-        "mean_personalized": p_reward.mean,
-        "mean_baseline": b_reward.mean,
-        "difference": welch["difference"],
-        "standard_error": welch["standard_error"],
-        "ci_lower": welch["ci_lower"],
-        "ci_upper": welch["ci_upper"],
-        "correlation": correlation["r"],
-        "p_value": correlation["p_value"],
-        "composite_score": stats.composite_many(improvements, settings.OUTCOME_REWARD_WEIGHTS),
-        "is_statistically_significant": (correlation["p_value"] < 0.05)
-        & (n_p >= minimum)
-        & (n_b >= minimum),
-        **{column: improvements[score] for score, column in IMPROVEMENT_COLUMNS.items()},
-    }
-
-
 def _finite(columns: dict[str, Any]) -> dict[str, Any]:
     """±inf (a degenerate division) is stored as NULL, like NaN."""
     return {
@@ -315,25 +234,32 @@ def _window_bounds(window: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarra
 
 
 def global_rows(groups: Groups, baselines: np.ndarray, days: int, minimum: int) -> dict[str, Any]:
-    """GLOBAL rows: per (context, strategy, window), everyone's personalized outcomes of the
-    strategy against everyone's outcomes without personalization in the context and window."""
+    """GLOBAL rows: per (context, strategy, window), the learners with personalized outcomes
+    of the strategy against the learners with outcomes without personalization in the context
+    and window, each learner one value (their mean). `groups` are at the user grain."""
+    weights = settings.OUTCOME_REWARD_WEIGHTS
     g = groups
     personal = np.flatnonzero(g.applied & (g.strategy > 0) & ~np.isin(g.strategy, baselines))
     base = np.flatnonzero(~g.applied)
+    # A learner's baseline outcomes may come from several strategies: one row per learner.
+    (learner_codes,) = joint_codes([g.context[base], g.window[base], g.user[base]])
+    _, learner_first, learner_measures = combine(learner_codes, g.measures[base])
+    learners = base[learner_first]
+    # Each personalized group row is one learner in one (context, strategy, window) sample.
     (p_codes,) = joint_codes([g.context[personal], g.window[personal], g.strategy[personal]])
-    _, p_first, p_sums = sum_by(p_codes, g.measures[personal])
+    _, p_first, p_set = learner_samples(p_codes, g.measures[personal])
     rows = personal[p_first]  # one group row standing for each (context, strategy, window)
     b_codes, match = joint_codes(
-        [g.context[base], g.window[base]], [g.context[rows], g.window[rows]]
+        [g.context[learners], g.window[learners]], [g.context[rows], g.window[rows]]
     )
-    b_keys, _, b_sums = sum_by(b_codes, g.measures[base])
+    b_keys, _, b_set = learner_samples(b_codes, learner_measures)
     start, end = _window_bounds(g.window[rows], days)
     return {
         "context": Labels(g.context[rows], CONTEXTS),
         "strategy": g.strategy[rows],
         "window_start": start,
         "window_end": end,
-        **statistics(p_sums, take(b_keys, b_sums, match), minimum),
+        **window_statistics(p_set, b_set.take(b_keys, match), minimum=minimum, weights=weights),
     }
 
 
@@ -347,7 +273,8 @@ def user_rows(
 ) -> dict[str, Any]:
     """USER rows of the selected group rows: per user's config and window, the user's
     personalized outcomes of the strategy against the user's outcomes without
-    personalization in the context and window."""
+    personalization in the context and window (the outcome is the unit)."""
+    weights = settings.OUTCOME_REWARD_WEIGHTS
     g = groups
     personal = selected & g.applied & (g.strategy > 0) & ~np.isin(g.strategy, baselines)
     base = np.flatnonzero(selected & ~g.applied)
@@ -363,7 +290,7 @@ def user_rows(
         [g.context[base], g.user[base], g.window[base]],
         [g.context[rows], g.user[rows], g.window[rows]],
     )
-    b_keys, _, b_sums = sum_by(b_codes, g.measures[base])
+    b_keys, _, b_measures = combine(b_codes, g.measures[base])
     start, end = _window_bounds(g.window[rows], days)
     return {
         "context": Labels(g.context[rows], CONTEXTS),
@@ -372,7 +299,12 @@ def user_rows(
         "config": config,
         "window_start": start,
         "window_end": end,
-        **statistics(g.measures[rows], take(b_keys, b_sums, match), minimum),
+        **window_statistics(
+            outcome_samples(g.measures[rows]),
+            outcome_samples(take(b_keys, b_measures, match)),
+            minimum=minimum,
+            weights=weights,
+        ),
     }
 
 
@@ -447,15 +379,15 @@ def effectiveness_windows_compute(
         work_mem(AGGREGATE_WORK_MEM_MB)
         in_windows = Outcome.objects.filter(_in_windows(work.windows, days))
         if work.everyone:
-            # Everyone's groups serve both scopes: GLOBAL sums them over users.
+            # Everyone's groups serve both scopes: GLOBAL takes each learner's mean.
             by_user = aggregate(in_windows, days, by_user=True)
             by_strategy = by_user
         else:
-            # GLOBAL needs all outcomes of the windows, USER only those of the users with new
-            # ones: two GROUP BYs, the large one without the user.
+            # GLOBAL needs every learner of the windows, USER only the users with new
+            # outcomes: two GROUP BYs, the large one a window at a time.
             by_strategy = concatenate(
                 [
-                    aggregate(Outcome.objects.all(), days, by_user=False, window=window)
+                    aggregate(Outcome.objects.all(), days, by_user=True, window=window)
                     for window in sorted(work.windows)
                 ]
             )
@@ -517,7 +449,7 @@ def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
     effectiveness_score = its latest window's composite; confidence_score = Φ(difference /
     se) from that USER row when both samples reach MIN_SAMPLE_SIZE, else from the GLOBAL row of
     the strategy and window, else unchanged (DESIGN.md §5.2). Only changed configs are
-    written."""
+    written, locked in id order first."""
     days = settings.EFFECTIVENESS_WINDOW_DAYS
     minimum = settings.MIN_SAMPLE_SIZE
     if not written["config"].size:
@@ -591,6 +523,16 @@ def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
     effectiveness = np.where(np.isfinite(composite), composite, stored_effectiveness)
     changed = ~(_same(effectiveness, stored_effectiveness) & _same(confidence, stored_confidence))
     ids = latest["config_id"][changed].tolist()
+    if ids and transaction.get_connection().vendor == "postgresql":
+        # update_columns' UPDATE … FROM unnest locks rows in scan order; a decision switching
+        # the learner's config (config_activate) locks them in id order. Taking the locks in
+        # id order first, as every writer of configs does, rules out the deadlock.
+        list(
+            StrategyConfig.objects.filter(AnyOf(F("id"), ids))
+            .order_by("id")
+            .select_for_update(no_key=True)
+            .values_list("id", flat=True)
+        )
     update_columns(
         StrategyConfig,
         ids,

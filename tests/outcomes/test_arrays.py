@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from experiments.models import Strategy
 from outcomes import pgbinary
-from outcomes.models import Effectiveness
-from outcomes.services.effectiveness import joint_codes, lookup, sum_by, take
+from outcomes.grouping import combine, joint_codes, lookup, take
+from outcomes.models import SCORE_FIELDS, Effectiveness
+from outcomes.samples import learner_samples
 from outcomes.sql import AnyOf, Codes, Labels, insert_arrays, query_arrays
 from tests.personalization.factories import UserFactory
 
@@ -80,15 +81,45 @@ def test_joint_codes__too_wide_keys_refused():
         joint_codes([huge, huge])
 
 
-def test_sum_by_take_lookup():
+def _measures(*groups: list[float]) -> np.ndarray:
+    """Measure rows as the GROUP BY gives them: n, Σ, Σ(x − x̄)², then Σ and n per score
+    (every value reported as the first score)."""
+    rows = []
+    for values in groups:
+        x = np.asarray(values, dtype=float)
+        scores = [x.sum(), x.size] + [0.0, 0.0] * (len(SCORE_FIELDS) - 1)
+        rows.append([x.size, x.sum(), ((x - x.mean()) ** 2).sum(), *scores])
+    return np.array(rows)
+
+
+def test_combine__chan_merge_equals_the_pooled_values_and_take():
+    groups = [[1.0, 2.0], [5.0], [1e9 + 1, 1e9 + 2, 1e9 + 4], [3.0, 9.0]]
     codes = np.array([3, 1, 3, 7])
-    keys, first, sums = sum_by(codes, np.array([[1.0], [2.0], [4.0], [8.0]]))
+    keys, first, merged = combine(codes, _measures(*groups))
     assert keys.tolist() == [1, 3, 7]
     assert codes[first].tolist() == [1, 3, 7]
-    assert sums[:, 0].tolist() == [2.0, 5.0, 8.0]
-    assert take(keys, sums, np.array([7, 2, 1]))[:, 0].tolist() == [8.0, 0.0, 2.0]
+    pooled = np.array(groups[0] + groups[2])
+    assert merged[1, 0] == 5
+    assert merged[1, 1] == pytest.approx(pooled.sum())
+    assert merged[1, 2] == pytest.approx(((pooled - pooled.mean()) ** 2).sum(), rel=1e-9)
+    assert take(keys, merged, np.array([7, 2, 1]))[:, 0].tolist() == [2.0, 0.0, 1.0]
     _, found = lookup(np.array([], dtype=np.int64), np.array([1]))
     assert found.tolist() == [False]
+
+
+def test_learner_samples__each_learner_one_value():
+    # sample 1: learners with 2 outcomes (mean 1.5) and 1 outcome (mean 5); sample 2: one
+    # learner with 3 outcomes far from zero
+    keys, _, samples = learner_samples(
+        np.array([1, 2, 1]), _measures([1.0, 2.0], [1e9 + 1, 1e9 + 2, 1e9 + 6], [5.0])
+    )
+    assert keys.tolist() == [1, 2]
+    assert samples.reward.n.tolist() == [2.0, 1.0]
+    assert samples.outcomes.tolist() == [3.0, 3.0]
+    assert samples.reward.mean[0] == pytest.approx(3.25)
+    assert samples.reward.variance[0] == pytest.approx(np.var([1.5, 5.0], ddof=1))
+    assert np.isnan(samples.reward.variance[1])  # one learner: no variance
+    assert samples.means[SCORE_FIELDS[0]][1] == pytest.approx(1e9 + 3)
 
 
 # --- Database round trips (SQLite by default, PostgreSQL in CI) -------------------------------

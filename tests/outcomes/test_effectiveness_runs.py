@@ -194,8 +194,12 @@ def test_global_row__scores_missing_for_some_users_from_scratch(learners):
     baseline = outcomes.filter(personalization_applied=False)
 
     def mean(queryset, field):
-        values = [v for v in queryset.values_list(field, flat=True) if v is not None]
-        return float(np.mean(values))
+        """The mean over learners of each learner's mean (learners without the field skipped)."""
+        by_user: dict[int, list[float]] = {}
+        for user_id, value in queryset.values_list("user_id", field):
+            if value is not None:
+                by_user.setdefault(user_id, []).append(value)
+        return float(np.mean([np.mean(values) for values in by_user.values()]))
 
     row = Effectiveness.objects.get(scope="GLOBAL", strategy__key="balanced", window_start=start)
     improvement = {

@@ -124,23 +124,31 @@ def window_data(strategy_catalog):
     return users, np.array(personalized), np.array(baseline)
 
 
-def test_windows__global_row_matches_scipy(window_data):
+def _learner_means(values: np.ndarray) -> np.ndarray:
+    """The fixture gives value i to user i % 3: each learner's mean."""
+    index = np.arange(values.size) % 3
+    return np.array([values[index == u].mean() for u in range(3)])
+
+
+def test_windows__global_row_matches_scipy_per_learner(window_data):
+    """DESIGN.md §5.2: in GLOBAL scope each learner is one value (their mean), Welch's p
+    drives p_value, and the outcome counts are kept beside the learner counts."""
     _, personalized, baseline = window_data
     effectiveness_windows_compute(windows={WINDOW})
     row = Effectiveness.objects.get(scope="GLOBAL", strategy__key="balanced", window_start=START)
-    welch = scipy_stats.ttest_ind(personalized, baseline, equal_var=False)
+    p_learners, b_learners = _learner_means(personalized), _learner_means(baseline)
+    welch = scipy_stats.ttest_ind(p_learners, b_learners, equal_var=False)
     interval = welch.confidence_interval(0.95)
-    pearson = scipy_stats.pearsonr(
-        np.r_[np.ones(personalized.size), np.zeros(baseline.size)], np.r_[personalized, baseline]
-    )
-    assert (row.n_personalized, row.n_baseline, row.sample_size) == (6, 5, 11)
+    pearson = scipy_stats.pearsonr(np.r_[np.ones(3), np.zeros(3)], np.r_[p_learners, b_learners])
+    assert (row.n_personalized, row.n_baseline, row.sample_size) == (3, 3, 6)
+    assert (row.n_outcomes_personalized, row.n_outcomes_baseline) == (6, 5)
     assert row.window_end == END
-    assert row.difference == pytest.approx(personalized.mean() - baseline.mean())
+    assert row.difference == pytest.approx(p_learners.mean() - b_learners.mean())
     assert row.ci_lower == pytest.approx(interval.low)
     assert row.ci_upper == pytest.approx(interval.high)
     assert row.correlation == pytest.approx(pearson.statistic)
-    assert row.p_value == pytest.approx(pearson.pvalue)
-    improvement = (personalized.mean() - baseline.mean()) / baseline.mean() * 100
+    assert row.p_value == pytest.approx(welch.pvalue)
+    improvement = (p_learners.mean() - b_learners.mean()) / b_learners.mean() * 100
     assert row.retention_improvement == pytest.approx(improvement)
     assert row.performance_improvement is None
     assert row.composite_score == pytest.approx(min(100, 50 + 0.5 * improvement))
@@ -171,8 +179,11 @@ def test_windows__late_outcome_picked_up(window_data):
     # Only windows with outcomes stored since the last run (and a short overlap) are redone.
     assert effectiveness_windows_compute()["windows"] >= 1
     row = Effectiveness.objects.get(scope="GLOBAL", strategy__key="balanced", window_start=START)
-    assert row.n_baseline == 6
-    assert row.mean_baseline == pytest.approx(np.r_[baseline, 0.1].mean())
+    assert row.n_outcomes_baseline == 6
+    late = np.r_[baseline, 0.1]  # user 1 now has 0.4, 0.45 and 0.1
+    learner_means = [late[[0, 3]].mean(), late[[1, 4, 5]].mean(), late[[2]].mean()]
+    assert row.n_baseline == 3
+    assert row.mean_baseline == pytest.approx(np.mean(learner_means))
 
 
 def test_windows__user_scope_per_config_and_privacy(window_data):
