@@ -213,7 +213,7 @@ def welch_many(
         half = np.where(defined, scipy_stats.t.ppf(0.5 + confidence / 2, df) * se, np.nan)
     return {
         "difference": difference,
-        "standard_error": np.where(np.isfinite(se), se, np.nan),
+        "standard_error": np.where(defined | ~np.isfinite(se), se, 0.0),
         "degrees_of_freedom": df,
         "t": t,
         "p_value": p,

@@ -101,6 +101,8 @@ class EffectivenessSerializer(serializers.ModelSerializer):
             "n_personalized",
             "n_baseline",
             "sample_size",
+            "n_outcomes_personalized",
+            "n_outcomes_baseline",
             "retention_improvement",
             "performance_improvement",
             "completion_rate_change",

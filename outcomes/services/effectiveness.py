@@ -518,7 +518,8 @@ def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
     standard_error = np.where(own, latest["standard_error"], fallback["standard_error"])
     with np.errstate(invalid="ignore"):
         computed = stats.confidence_many(difference, standard_error)
-    confidence = np.where(own | from_global, computed, stored_confidence)
+    # An undefined confidence (no spread) keeps the stored one: undefined is not certain.
+    confidence = np.where((own | from_global) & np.isfinite(computed), computed, stored_confidence)
     composite = latest["composite_score"]
     effectiveness = np.where(np.isfinite(composite), composite, stored_effectiveness)
     changed = ~(_same(effectiveness, stored_effectiveness) & _same(confidence, stored_confidence))

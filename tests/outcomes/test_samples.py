@@ -94,3 +94,33 @@ def test_global_row__identical_constant_outcomes__p_null_never_significant(strat
     assert row.ci_lower is None
     assert row.correlation is None
     assert row.is_statistically_significant is False
+
+
+def test_config_confidence__undefined_row__keeps_the_stored_confidence(strategy_catalog):
+    """A USER row with no spread on either side has no standard error: the config's
+    confidence is not set to a certainty (nor to NaN), it keeps what it had."""
+    from experiments.models import StrategyConfig
+    from experiments.services.decisions import decision_make
+
+    user = UserFactory()
+    decision_make(user=user, context="MISSION")
+    config = StrategyConfig.objects.get(user=user, strategy__key="balanced")
+    items = [
+        {
+            "event_id": f"u{index}",
+            "context": "MISSION",
+            "personalization_applied": personalized,
+            **({"strategy": "balanced"} if personalized else {}),
+            "outcome_type": "MISSION_COMPLETED",
+            "occurred_at": START + datetime.timedelta(hours=index),
+            "completion_rate": 0.6 if personalized else 0.3,
+        }
+        for index, personalized in enumerate([True] * 25 + [False] * 25)
+    ]
+    outcome_record_many(user=user, items=items)
+    effectiveness_windows_compute(windows={WINDOW})
+    row = Effectiveness.objects.get(scope="USER", user=user, strategy__key="balanced")
+    assert row.difference == pytest.approx(0.3)
+    assert row.p_value is None
+    config.refresh_from_db()
+    assert config.confidence_score == 0.7

@@ -394,3 +394,19 @@ def test_stratified_effect__removes_a_time_trend_that_pooling_turns_into_an_effe
         relative=False,
     )
     assert fixed_horizon_test(periods).p_value > 0.01
+
+
+def test_effect_cuped_stratified__degenerate_are_nan():
+    one = AdjustedSample(1, 0.5, float("nan"), 0.5, float("nan"))
+    two = adjusted(Sample.of([0.4, 0.6]))
+    assert np.isnan(effect(one, two, relative=False).variance)
+    assert not effect(one, two, relative=False).defined
+    assert np.isnan(effect(two, adjusted(Sample.of([0.0, 0.0])), relative=True).estimate)
+    assert np.isnan(effect(adjusted(Sample.of([])), two, relative=False).estimate)
+    assert np.isnan(cuped_adjust(PairedSample.of([0.5], [0.4]), 0.3).variance)
+    flat = [PairedSample.of([0.2, 0.2], [0.1, 0.3]), PairedSample.of([0.2, 0.2], [0.5, 0.1])]
+    assert np.isnan(variance_reduction(flat, 0.0))
+    none = stratified_effect([Sample.of([0.3])], [Sample.of([0.1, 0.2])], relative=False)
+    assert np.isnan(none.estimate)
+    assert np.isnan(sequential_test(EffectEstimate(0.1, 0.01, 5.0), 1).p_value)
+    assert np.isnan(fixed_horizon_test(EffectEstimate(0.1, 0.0, 5.0)).p_value)
