@@ -16,7 +16,12 @@ from logs.api.views import (
     RequestLogStatsView,
     TranslationLogViewSet,
 )
-from outcomes.api.views import EffectivenessViewSet, ExperimentResultsView, OutcomeViewSet
+from outcomes.api.views import (
+    EffectivenessViewSet,
+    ExperimentPlanView,
+    ExperimentResultsView,
+    OutcomeViewSet,
+)
 from personalization.api.views import (
     InteractionSummaryView,
     InteractionViewSet,
@@ -59,6 +64,7 @@ urlpatterns = [
     path(
         "experiments/<int:pk>/results/", ExperimentResultsView.as_view(), name="experiment-results"
     ),
+    path("experiments/plan/", ExperimentPlanView.as_view(), name="experiment-plan"),
     path("logs/stats/", RequestLogStatsView.as_view(), name="log-stats"),
     path("", include(router.urls)),
 ]

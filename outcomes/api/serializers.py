@@ -8,7 +8,7 @@ from config.api.serializers import (
     StrictSerializer,
     not_in_future,
 )
-from experiments.models import Context
+from experiments.models import Context, Experiment
 from experiments.params import CONTENT_TYPES
 from outcomes.models import SCORE_FIELDS, Effectiveness, Outcome
 
@@ -120,3 +120,22 @@ class EffectivenessSerializer(serializers.ModelSerializer):
             "calculated_at",
         ]
         read_only_fields = fields
+
+
+class ExperimentPlanInputSerializer(StrictSerializer):
+    """DESIGN.md §5.3 planning. baseline_mean and sd are measured from the context's last 28
+    days of per-learner rewards when omitted."""
+
+    context = serializers.ChoiceField(choices=Context.choices)
+    mde = FiniteFloatField(help_text="The minimum detectable effect, relative (0.05 = 5 %).")
+    baseline_mean = FiniteFloatField(required=False, allow_null=True)
+    sd = FiniteFloatField(required=False, allow_null=True)
+    alpha = FiniteFloatField(required=False, default=0.05, min_value=0.0001, max_value=0.5)
+    power = FiniteFloatField(required=False, default=0.8, min_value=0.5, max_value=0.9999)
+    variants = serializers.IntegerField(required=False, default=2, min_value=2, max_value=20)
+    analysis = serializers.ChoiceField(
+        choices=Experiment.Analysis.choices, required=False, default=Experiment.Analysis.SEQUENTIAL
+    )
+    sequential_tuning = FiniteFloatField(
+        required=False, default=5000.0, min_value=1.0, max_value=1e9
+    )

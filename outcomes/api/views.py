@@ -16,7 +16,7 @@ from outcomes import selectors
 from outcomes.api import serializers
 from outcomes.filters import EffectivenessFilter, OutcomeFilter
 from outcomes.models import Outcome
-from outcomes.services import evaluation, ingest
+from outcomes.services import evaluation, ingest, planning
 
 
 @extend_schema(tags=["outcomes"])
@@ -97,3 +97,26 @@ class ExperimentResultsView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         experiment = get_object_or_404(Experiment, pk=pk)
         return Response(evaluation.experiment_evaluate(experiment=experiment))
+
+
+@extend_schema(tags=["experiments"])
+class ExperimentPlanView(APIView):
+    """DESIGN.md §5.3 planning: learners per variant for a relative MDE (fixed horizon and,
+    for SEQUENTIAL, the inflation the always-valid analysis costs) and the days at the
+    context's current number of deciding learners. Staff only. Inputs that cannot be planned
+    (MDE or sd not above 0, no traffic, nothing to measure) are a 400 that says why."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        request=serializers.ExperimentPlanInputSerializer,
+        responses=OpenApiResponse(
+            description="{context, baseline_mean, sd, measured, mde, delta, alpha, power, "
+            "variants, analysis, learners_per_variant, learners_per_variant_fixed_horizon, "
+            "sequential_inflation, total_learners, daily_learners, days, formula}"
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        payload = serializers.ExperimentPlanInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return Response(planning.experiment_plan(**payload.validated_data))
