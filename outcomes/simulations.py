@@ -65,10 +65,12 @@ def aa_experiments(*, trials: int, learners_per_experiment: int, design: Design,
         p = results["comparisons"][0]["p_value"]
         significant += p is not None and p < design.alpha
         winners += results["winner"] is not None
-    label = f"{design.engine.lower()} {design.analysis.lower()}"
+    bayesian = design.engine == "BAYESIAN"
+    label = "Bayesian engine" if bayesian else f"{design.analysis.lower()} analysis"
+    winner_target = "target ≤ 5% (chance to win ≥ 95%)" if bayesian else "target ≤ α/2"
     return (
         Rate(f"A/A {label}: p < α", significant, trials, f"target {design.alpha:.0%}"),
-        Rate(f"A/A {label}: winner declared", winners, trials, "target ≤ α/2 (frequentist)"),
+        Rate(f"A/A {label}: winner declared", winners, trials, winner_target),
     )
 
 
