@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 EPSILON_BY_LEVEL = {"LOW": 0.05, "MEDIUM": 0.10, "HIGH": 0.20}
 CONFIDENCE_THRESHOLD_BY_LEVEL = {"LOW": 0.85, "MEDIUM": 0.70, "HIGH": 0.60}
@@ -104,6 +105,143 @@ def epsilon_greedy_choose(
     else:
         index = exploit_choice(arms, threshold=threshold, prior_strength=prior_strength)
     return index, float(probabilities[index])
+
+
+# --- The per-learner posterior (§5.5) -------------------------------------------------------
+
+PRIOR_STRENGTH_FLOOR = 1.0
+PRIOR_STRENGTH_CAP = 100.0
+MIN_LEARNERS_FOR_PRIOR = 10
+
+
+@dataclass(frozen=True)
+class PopulationPrior:
+    """What a context's learners say about everyone: the prior strength k = σ²_within /
+    τ²_between and the within-learner variance σ²_within of a reward (NaN when unknown)."""
+
+    prior_strength: float
+    within_variance: float
+    learners: int = 0
+    estimated: bool = False
+
+
+def population_prior(
+    n: np.ndarray,
+    total: np.ndarray,
+    total_sq: np.ndarray,
+    *,
+    fallback: float,
+    arm: np.ndarray | None = None,
+) -> PopulationPrior:
+    """Method of moments over learner-arm statistics (one row per learner's config: n_i, Σ,
+    Σ² of its rewards, and the arm of each row), §5.5 — learners' means are centred on
+    their arm's mean, so that arms differing from each other is not taken for learners
+    differing:
+
+        σ²_w = Σ_i (Σ²_i − Σ_i²/n_i) / Σ_i (n_i − 1)           over rows with n_i ≥ 2,
+        τ² = s²(ȳ_i − μ_arm(i)) − σ²_w · mean(1/n_i)            over rows with n_i ≥ 1,
+        k = clamp(σ²_w / τ², 1, 100)   (100 when τ² ≤ 0: no detectable heterogeneity).
+
+    With fewer than 10 rows of two rewards or more, k is `fallback` (BANDIT_PRIOR_STRENGTH)
+    and σ²_w the variance of all rewards together (an upper bound: it includes the spread
+    between learners); NaN with fewer than two rewards."""
+    n = np.asarray(n, dtype=float)
+    total = np.asarray(total, dtype=float)
+    total_sq = np.asarray(total_sq, dtype=float)
+    several = n >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.maximum(total_sq[several] - total[several] ** 2 / n[several], 0.0)
+        dof = float((n[several] - 1).sum())
+        within = float(spread.sum() / dof) if dof > 0 else float("nan")
+    if several.sum() < MIN_LEARNERS_FOR_PRIOR or not np.isfinite(within):
+        count = float(n.sum())
+        overall = (
+            max(float(total_sq.sum()) - float(total.sum()) ** 2 / count, 0.0) / (count - 1)
+            if count >= 2
+            else float("nan")
+        )
+        return PopulationPrior(fallback, overall, int(several.sum()), estimated=False)
+    some = n >= 1
+    means = total[some] / n[some]
+    groups = np.zeros(means.size, dtype=np.int64) if arm is None else np.asarray(arm)[some]
+    _, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    arm_means = np.bincount(inverse, weights=means) / sizes
+    deviations = means - arm_means[inverse]
+    dof_between = means.size - sizes.size
+    if dof_between < 1:
+        return PopulationPrior(fallback, within, int(several.sum()), estimated=False)
+    between = float((deviations**2).sum() / dof_between - within * np.mean(1.0 / n[some]))
+    if between <= 0:
+        strength = PRIOR_STRENGTH_CAP
+    else:
+        strength = float(np.clip(within / between, PRIOR_STRENGTH_FLOOR, PRIOR_STRENGTH_CAP))
+    return PopulationPrior(strength, within, int(several.sum()), estimated=True)
+
+
+def arm_prior_strengths(prior_strength: float, arm_rewards: np.ndarray) -> np.ndarray:
+    """The prior strength of each arm once the population mean's own uncertainty is counted:
+    θ ~ N(μ̂, τ² + σ²/N_a) with τ² = σ²/k and N_a the arm's rewards in the population, so
+    k_a = σ²/(τ² + σ²/N_a) = k·N_a/(k + N_a) (0 for an arm nobody has tried)."""
+    counts = np.asarray(arm_rewards, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        strengths = prior_strength * counts / (prior_strength + counts)
+    return np.where(counts > 0, strengths, 0.0)
+
+
+def posterior_means(
+    n: np.ndarray, mean: np.ndarray, population: np.ndarray, prior_strength: float | np.ndarray
+) -> np.ndarray:
+    """(n_u·ȳ_u + k·μ_pop) / (n_u + k), elementwise (learners × arms; k per arm or one)."""
+    n = np.asarray(n, dtype=float)
+    strength = np.asarray(prior_strength, dtype=float)
+    total = n + strength
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrunk = (n * np.asarray(mean) + strength * np.asarray(population)) / total
+    return np.where(total > 0, shrunk, np.broadcast_to(population, shrunk.shape))
+
+
+def posterior_confidence(
+    n: np.ndarray,
+    mean: np.ndarray,
+    population: np.ndarray,
+    baseline: int,
+    *,
+    prior_strength: float | np.ndarray,
+    within_variance: float,
+) -> np.ndarray:
+    """§5.5: P(θ_a > θ_baseline | the learner's data) under θ_a ~ N(μ_pop,a, σ²_w/k) with
+    ȳ_a ~ N(θ_a, σ²_w/n): the posterior of θ_a is N(m_a, σ²_w/(n_a + k)), m_a the shrunk mean,
+    so the confidence is Φ((m_a − m_b) / √(σ²_w/(n_a + k) + σ²_w/(n_b + k))). Arrays are
+    learners × arms; the baseline's own column is 0.5; NaN when σ²_w is unknown."""
+    n = np.atleast_2d(np.asarray(n, dtype=float))
+    mean = np.atleast_2d(np.asarray(mean, dtype=float))
+    population = np.broadcast_to(np.asarray(population, dtype=float), n.shape)
+    m = posterior_means(n, mean, population, prior_strength)
+    with np.errstate(divide="ignore"):
+        v = within_variance / (n + np.asarray(prior_strength, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (m - m[:, [baseline]]) / np.sqrt(v + v[:, [baseline]])
+    confidence = scipy_stats.norm.cdf(z)
+    confidence[:, baseline] = 0.5
+    if not np.isfinite(within_variance) or within_variance <= 0:
+        confidence[:] = np.nan
+    return confidence
+
+
+def exploit_indices(
+    estimates: np.ndarray, confidence: np.ndarray, baseline: int, threshold: float
+) -> np.ndarray:
+    """Per learner (row): the arm of the highest estimate (ties to the baseline, then to the
+    lowest index) if its confidence reaches the threshold, else the baseline. An undefined
+    confidence never passes."""
+    estimates = np.atleast_2d(estimates)
+    preferred = estimates.copy()
+    best_value = preferred.max(axis=1, keepdims=True)
+    tied_baseline = preferred[:, baseline] == best_value[:, 0]
+    best = np.argmax(preferred, axis=1)
+    best = np.where(tied_baseline, baseline, best)
+    passes = confidence[np.arange(best.size), best] >= threshold
+    return np.where((best == baseline) | ~passes, baseline, best)
 
 
 # --- Experiment weights (§5.4) --------------------------------------------------------------
