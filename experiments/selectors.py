@@ -81,9 +81,11 @@ def experiment_results_display(experiment: Experiment) -> dict[str, Any]:
                 )
             )
         variants.append({**variant, "ci_low": low, "ci_high": high})
+    # The newest 500 reweightings, oldest first on the chart (the oldest 500 would freeze
+    # the chart about five days into a bandit reweighted every 15 minutes).
     snapshots = list(
-        BanditWeightSnapshot.objects.filter(experiment=experiment).order_by("computed_at")[:500]
-    )
+        BanditWeightSnapshot.objects.filter(experiment=experiment).order_by("-computed_at")[:500]
+    )[::-1]
     allocation = ""
     if snapshots:
         keys = sorted({key for s in snapshots for key in s.weights})
