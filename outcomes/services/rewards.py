@@ -9,8 +9,8 @@ LOCK = "outcomes.recompute_bandit_rewards"
 
 # Two GROUP BYs over the raw rows, joined to every config, into a temporary table: a query
 # that only reads runs in parallel on PostgreSQL, where an UPDATE's own subqueries never do.
-# Then one UPDATE of only the configs whose figures differ, so a rerun writes nothing.
-# Standard SQL that PostgreSQL and SQLite (≥ 3.33, UPDATE … FROM) both run.
+# Then one UPDATE of only the configs whose figures differ, so a rerun writes nothing:
+# standard SQL that SQLite (≥ 3.33, UPDATE … FROM) runs; PostgreSQL runs LOCKED_UPDATE_SQL.
 FRESH_SQL = """
 CREATE TEMPORARY TABLE attune_fresh_rewards AS
 WITH chosen AS (
@@ -40,19 +40,44 @@ WHERE fresh.id = experiments_strategyconfig.id
        OR experiments_strategyconfig.times_rewarded <> fresh.rewarded_n
        OR ABS(experiments_strategyconfig.total_reward - fresh.total) > 1e-9)
 """
+# On PostgreSQL an UPDATE … FROM locks its rows in the order its join meets them (scan order),
+# while the decide call's config_activate and every other writer lock a learner's configs in
+# id order: crossing orders deadlock (STYLE.md rule 5). So the same statement first locks the
+# rows that differ sorted by id (FOR NO KEY UPDATE runs above the sort, and a CTE with a
+# locking clause is always materialised), then rewrites only those.
+LOCKED_UPDATE_SQL = """
+WITH stale AS MATERIALIZED (
+    SELECT c.id, fresh.selected, fresh.rewarded_n, fresh.total
+    FROM experiments_strategyconfig c
+    JOIN attune_fresh_rewards AS fresh ON fresh.id = c.id
+    WHERE c.times_selected <> fresh.selected
+       OR c.times_rewarded <> fresh.rewarded_n
+       OR ABS(c.total_reward - fresh.total) > 1e-9
+    ORDER BY c.id
+    FOR NO KEY UPDATE OF c
+)
+UPDATE experiments_strategyconfig
+SET times_selected = stale.selected,
+    times_rewarded = stale.rewarded_n,
+    total_reward = stale.total,
+    avg_reward = CASE WHEN stale.rewarded_n > 0 THEN stale.total / stale.rewarded_n ELSE 0.0 END
+FROM stale
+WHERE stale.id = experiments_strategyconfig.id
+"""
 
 
 @transaction.atomic
 def bandit_rewards_recompute() -> dict[str, int]:
     """times_selected = decisions that chose the config; times_rewarded, total_reward and
     avg_reward = count, sum and mean of the rewards of outcomes attributed to it. Computed
-    and written by the database, serialised by an advisory lock."""
+    and written by the database, serialised by an advisory lock; on PostgreSQL the rows it
+    rewrites are locked in id order, as every writer of configs locks them."""
     serialized(LOCK)
     with connection.cursor() as cursor:
         cursor.execute(FRESH_SQL)
         cursor.execute("SELECT COUNT(*) FROM attune_fresh_rewards")
         configs = cursor.fetchone()[0]
-        cursor.execute(UPDATE_SQL)
+        cursor.execute(LOCKED_UPDATE_SQL if connection.vendor == "postgresql" else UPDATE_SQL)
         updated = cursor.rowcount
         cursor.execute("DROP TABLE attune_fresh_rewards")
     if updated:
