@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api.permissions import IsLearnerForWrites, IsStaffOrReadOnly, caller_of, owner_scope
+from config.errors import NotFoundError
 from recommendations import selectors
 from recommendations.api import serializers
 from recommendations.filters import ContentItemFilter, LearningPathFilter, RecommendationFilter
@@ -154,7 +155,10 @@ class LearningPathViewSet(
         return selectors.learning_path_list(owner=owner_scope(self.request))
 
     def _respond(self, path: Any, code: int = status.HTTP_200_OK) -> Response:
-        fresh = selectors.learning_path_list().get(pk=path.pk)
+        # Read after the write committed: a concurrent DELETE may have removed the path since.
+        fresh = selectors.learning_path_list().filter(pk=path.pk).first()
+        if fresh is None:
+            raise NotFoundError("This learning path no longer exists.")
         return Response(self.get_serializer(fresh).data, status=code)
 
     @extend_schema(

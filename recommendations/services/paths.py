@@ -101,9 +101,19 @@ def _refresh_progress(path: LearningPath) -> None:
     path.save(update_fields=["progress", "status", "completed_at", "updated_at"])
 
 
+def _path_locked(path: LearningPath, *, deleting: bool = False) -> LearningPath:
+    """The path's row, locked before any of its stages or items: every writer of a path locks
+    in this one order (path, then stages and items), so none deadlocks another. A path deleted
+    by a concurrent request is gone once the lock is granted: 404."""
+    locked = LearningPath.objects.select_for_update(no_key=not deleting).filter(pk=path.pk).first()
+    if locked is None:
+        raise NotFoundError("This learning path no longer exists.")
+    return locked
+
+
 @transaction.atomic
 def learning_path_item_complete(*, path: LearningPath, path_item_id: int) -> LearningPath:
-    path = LearningPath.objects.select_for_update().get(pk=path.pk)
+    path = _path_locked(path)
     if path.status != Status.ACTIVE:
         raise ConflictError(f"This path is {path.status}; resume it to complete items.")
     item = LearningPathItem.objects.filter(stage__path=path, pk=path_item_id).first()
@@ -119,7 +129,7 @@ def learning_path_item_complete(*, path: LearningPath, path_item_id: int) -> Lea
 
 @transaction.atomic
 def learning_path_set_status(*, path: LearningPath, status: str) -> LearningPath:
-    path = LearningPath.objects.select_for_update().get(pk=path.pk)
+    path = _path_locked(path)
     if status not in ALLOWED[path.status]:
         raise ConflictError(
             f"This path is {path.status}; it cannot become {status}.", code="illegal_transition"
@@ -137,4 +147,6 @@ def learning_path_set_status(*, path: LearningPath, status: str) -> LearningPath
 
 @transaction.atomic
 def learning_path_delete(*, path: LearningPath) -> None:
-    path.delete()
+    """Deletes the path with its stages and items; the path is locked first, since the
+    cascade deletes the items before the path row."""
+    _path_locked(path, deleting=True).delete()
