@@ -53,10 +53,14 @@ def shrunk_estimate(arm: UserArm, prior_strength: float) -> float:
     return (arm.n_user * arm.mean_user + prior_strength * arm.mean_population) / total
 
 
-def exploit_choice(arms: Sequence[UserArm], *, threshold: float, prior_strength: float) -> int:
+def exploit_choice(
+    arms: Sequence[UserArm], *, threshold: float, prior_strength: "float | np.ndarray"
+) -> int:
     """Index of the arm exploitation picks: the best estimate (ties go to the baseline, then
-    to key order) if its confidence reaches the threshold, else the baseline."""
-    estimates = [shrunk_estimate(arm, prior_strength) for arm in arms]
+    to key order) if its confidence reaches the threshold, else the baseline. The prior
+    strength is one k or one per arm (`arm_prior_strengths`)."""
+    strengths = np.broadcast_to(np.asarray(prior_strength, dtype=float), (len(arms),))
+    estimates = [shrunk_estimate(arm, float(k)) for arm, k in zip(arms, strengths, strict=True)]
     best = min(
         range(len(arms)), key=lambda i: (-estimates[i], not arms[i].is_baseline, arms[i].key)
     )
@@ -73,7 +77,11 @@ def baseline_index(arms: Sequence[UserArm]) -> int:
 
 
 def epsilon_greedy_policy(
-    arms: Sequence[UserArm], *, epsilon: float, threshold: float, prior_strength: float
+    arms: Sequence[UserArm],
+    *,
+    epsilon: float,
+    threshold: float,
+    prior_strength: "float | np.ndarray",
 ) -> np.ndarray:
     """The probability of each arm under the policy; sums to 1."""
     if not arms:
@@ -93,7 +101,7 @@ def epsilon_greedy_choose(
     *,
     epsilon: float,
     threshold: float,
-    prior_strength: float,
+    prior_strength: "float | np.ndarray",
     rng: np.random.Generator,
 ) -> tuple[int, float]:
     """Draw an arm by the policy; returns (index, exact propensity of that arm)."""
@@ -125,6 +133,75 @@ class PopulationPrior:
     estimated: bool = False
 
 
+@dataclass(frozen=True)
+class ArmSums:
+    """One arm's learner statistics summed over learners (what SQL aggregates): over
+    learners with a reward, their number m, Σ ȳ_i, Σ ȳ_i² and Σ 1/n_i; over learners with two
+    or more, their number, Σ (n_i − 1) and Σ (Σ²_i − Σ_i²/n_i); and Σ n_i, Σ Σ_i, Σ Σ²_i."""
+
+    learners: float
+    sum_means: float
+    sum_means_sq: float
+    sum_inverse_n: float
+    several: float
+    dof: float
+    spread: float
+    rewards: float
+    total: float
+    total_sq: float
+
+    @classmethod
+    def of(cls, n: np.ndarray, total: np.ndarray, total_sq: np.ndarray) -> "ArmSums":
+        n, total, total_sq = (np.asarray(a, dtype=float) for a in (n, total, total_sq))
+        some, several = n >= 1, n >= 2
+        means = total[some] / n[some]
+        return cls(
+            learners=float(some.sum()),
+            sum_means=float(means.sum()),
+            sum_means_sq=float((means**2).sum()),
+            sum_inverse_n=float((1.0 / n[some]).sum()),
+            several=float(several.sum()),
+            dof=float((n[several] - 1).sum()),
+            spread=float(
+                np.maximum(total_sq[several] - total[several] ** 2 / n[several], 0.0).sum()
+            ),
+            rewards=float(n.sum()),
+            total=float(total.sum()),
+            total_sq=float(total_sq.sum()),
+        )
+
+
+def population_prior_from_sums(arms: Sequence[ArmSums], *, fallback: float) -> PopulationPrior:
+    """Method of moments over learners (§5.5), each learner's mean centred on their arm's
+    mean so that arms differing is not taken for learners differing:
+
+        σ²_w = Σ (Σ²_i − Σ_i²/n_i) / Σ (n_i − 1)                 over learners with n_i ≥ 2,
+        τ² = Σ_arms Σ_i (ȳ_i − ȳ_arm)² / (m − arms) − σ²_w · mean(1/n_i),
+        k = clamp(σ²_w / τ², 1, 100)   (100 when τ² ≤ 0: no detectable heterogeneity).
+
+    With fewer than 10 learners of two rewards or more, k is `fallback`
+    (BANDIT_PRIOR_STRENGTH) and σ²_w the variance of all rewards together (an upper bound:
+    it includes the spread between learners); NaN with fewer than two rewards."""
+    several = sum(a.several for a in arms)
+    dof = sum(a.dof for a in arms)
+    within = sum(a.spread for a in arms) / dof if dof > 0 else float("nan")
+    learners = sum(a.learners for a in arms)
+    groups = sum(1 for a in arms if a.learners > 0)
+    if several < MIN_LEARNERS_FOR_PRIOR or not np.isfinite(within) or learners - groups < 1:
+        count = sum(a.rewards for a in arms)
+        total, total_sq = sum(a.total for a in arms), sum(a.total_sq for a in arms)
+        overall = max(total_sq - total**2 / count, 0.0) / (count - 1) if count >= 2 else np.nan
+        return PopulationPrior(fallback, float(overall), int(several), estimated=False)
+    deviations = sum(a.sum_means_sq - a.sum_means**2 / a.learners for a in arms if a.learners > 0)
+    mean_inverse_n = sum(a.sum_inverse_n for a in arms) / learners
+    between = deviations / (learners - groups) - within * mean_inverse_n
+    if between <= 0:
+        strength = PRIOR_STRENGTH_CAP
+    else:
+        strength = float(np.clip(within / between, PRIOR_STRENGTH_FLOOR, PRIOR_STRENGTH_CAP))
+    return PopulationPrior(strength, float(within), int(several), estimated=True)
+
+
 def population_prior(
     n: np.ndarray,
     total: np.ndarray,
@@ -133,49 +210,17 @@ def population_prior(
     fallback: float,
     arm: np.ndarray | None = None,
 ) -> PopulationPrior:
-    """Method of moments over learner-arm statistics (one row per learner's config: n_i, Σ,
-    Σ² of its rewards, and the arm of each row), §5.5 — learners' means are centred on
-    their arm's mean, so that arms differing from each other is not taken for learners
-    differing:
-
-        σ²_w = Σ_i (Σ²_i − Σ_i²/n_i) / Σ_i (n_i − 1)           over rows with n_i ≥ 2,
-        τ² = s²(ȳ_i − μ_arm(i)) − σ²_w · mean(1/n_i)            over rows with n_i ≥ 1,
-        k = clamp(σ²_w / τ², 1, 100)   (100 when τ² ≤ 0: no detectable heterogeneity).
-
-    With fewer than 10 rows of two rewards or more, k is `fallback` (BANDIT_PRIOR_STRENGTH)
-    and σ²_w the variance of all rewards together (an upper bound: it includes the spread
-    between learners); NaN with fewer than two rewards."""
-    n = np.asarray(n, dtype=float)
-    total = np.asarray(total, dtype=float)
-    total_sq = np.asarray(total_sq, dtype=float)
-    several = n >= 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        spread = np.maximum(total_sq[several] - total[several] ** 2 / n[several], 0.0)
-        dof = float((n[several] - 1).sum())
-        within = float(spread.sum() / dof) if dof > 0 else float("nan")
-    if several.sum() < MIN_LEARNERS_FOR_PRIOR or not np.isfinite(within):
-        count = float(n.sum())
-        overall = (
-            max(float(total_sq.sum()) - float(total.sum()) ** 2 / count, 0.0) / (count - 1)
-            if count >= 2
-            else float("nan")
-        )
-        return PopulationPrior(fallback, overall, int(several.sum()), estimated=False)
-    some = n >= 1
-    means = total[some] / n[some]
-    groups = np.zeros(means.size, dtype=np.int64) if arm is None else np.asarray(arm)[some]
-    _, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
-    arm_means = np.bincount(inverse, weights=means) / sizes
-    deviations = means - arm_means[inverse]
-    dof_between = means.size - sizes.size
-    if dof_between < 1:
-        return PopulationPrior(fallback, within, int(several.sum()), estimated=False)
-    between = float((deviations**2).sum() / dof_between - within * np.mean(1.0 / n[some]))
-    if between <= 0:
-        strength = PRIOR_STRENGTH_CAP
-    else:
-        strength = float(np.clip(within / between, PRIOR_STRENGTH_FLOOR, PRIOR_STRENGTH_CAP))
-    return PopulationPrior(strength, within, int(several.sum()), estimated=True)
+    """`population_prior_from_sums` from one row per learner-arm (n_i, Σ, Σ² of its rewards)
+    and the arm of each row."""
+    n, total, total_sq = (np.asarray(a, dtype=float) for a in (n, total, total_sq))
+    arms = np.zeros(n.size, dtype=np.int64) if arm is None else np.asarray(arm)
+    return population_prior_from_sums(
+        [
+            ArmSums.of(n[arms == key], total[arms == key], total_sq[arms == key])
+            for key in np.unique(arms)
+        ],
+        fallback=fallback,
+    )
 
 
 def arm_prior_strengths(prior_strength: float, arm_rewards: np.ndarray) -> np.ndarray:

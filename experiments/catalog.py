@@ -1,5 +1,6 @@
 """Cached reads for the decide call (DESIGN.md §4 budget): each context's strategies and
-its active experiment, and the population's mean reward per strategy. Held in the shared
+its active experiment, and the population model (mean reward per strategy, the prior
+strength and within-learner variance of §5.5). Held in the shared
 cache (Redis in production) and dropped by every write that changes them, after commit."""
 
 from dataclasses import dataclass
@@ -8,8 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, F, FloatField, Q, Sum, Value
+from django.db.models.functions import Cast
 
+from experiments import bandits
 from experiments.models import Context, Experiment, Strategy, StrategyConfig
 
 CATALOG_KEY = "experiments:catalog:{context}"
@@ -112,19 +115,62 @@ def context_catalog(context: str) -> ContextCatalog:
     return catalog
 
 
-def population_means(context: str) -> dict[int, float]:
-    """Mean reward per strategy over every user's config: Σ total_reward / Σ times_rewarded."""
-    key = POPULATION_KEY.format(context=context)
-    means = cache.get(key)
-    if means is None:
-        rows = (
-            StrategyConfig.objects.filter(context=context, times_rewarded__gt=0)
-            .values("strategy_id")
-            .annotate(total=Sum("total_reward"), n=Sum("times_rewarded"))
+@dataclass(frozen=True)
+class PopulationModel:
+    """What every learner of a context says (§4 step 3, §5.5): per strategy the mean reward
+    and the number of rewards, and the prior k and within-learner variance σ²_w."""
+
+    means: dict[int, float]
+    rewards: dict[int, float]
+    prior: bandits.PopulationPrior
+
+
+def _strategy_sums(context: str) -> dict[int, bandits.ArmSums]:
+    """One aggregate query over the context's configs, per strategy (the ArmSums terms)."""
+    rewarded = Q(times_rewarded__gt=0)
+    several = Q(times_rewarded__gt=1)
+    n = Cast(F("times_rewarded"), FloatField())
+    rows = (
+        StrategyConfig.objects.filter(rewarded, context=context)
+        .values("strategy_id")
+        .annotate(
+            learners=Count("id"),
+            sum_means=Sum(F("total_reward") / n),
+            sum_means_sq=Sum(F("total_reward") * F("total_reward") / (n * n)),
+            sum_inverse_n=Sum(Value(1.0) / n),
+            several=Count("id", filter=several),
+            dof=Sum(n - Value(1.0), filter=several),
+            spread=Sum(
+                F("total_reward_sq") - F("total_reward") * F("total_reward") / n, filter=several
+            ),
+            rewards=Sum(n),
+            total=Sum("total_reward"),
+            total_sq=Sum("total_reward_sq"),
         )
-        means = {row["strategy_id"]: row["total"] / row["n"] for row in rows}
-        cache.set(key, means, settings.POPULATION_CACHE_SECONDS)
-    return means
+        .order_by()
+    )
+    fields = list(bandits.ArmSums.__dataclass_fields__)
+    return {
+        row["strategy_id"]: bandits.ArmSums(**{f: float(row[f] or 0.0) for f in fields})
+        for row in rows
+    }
+
+
+def population_model(context: str) -> PopulationModel:
+    """Cached like the catalog, dropped when rewards are recomputed."""
+    key = POPULATION_KEY.format(context=context)
+    model = cache.get(key)
+    if model is None:
+        sums = _strategy_sums(context)
+        model = PopulationModel(
+            means={sid: arm.total / arm.rewards for sid, arm in sums.items() if arm.rewards},
+            rewards={sid: arm.rewards for sid, arm in sums.items()},
+            prior=bandits.population_prior_from_sums(
+                list(sums.values()), fallback=settings.BANDIT_PRIOR_STRENGTH
+            ),
+        )
+        cache.set(key, model, settings.POPULATION_CACHE_SECONDS)
+    return model
 
 
 def _drop(keys: list[str]) -> None:

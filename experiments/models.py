@@ -70,14 +70,19 @@ class StrategyConfig(TimeStampedModel):
     effectiveness_score = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)]
     )
+    # DESIGN.md §5.5: the posterior probability that this strategy beats the baseline for the
+    # learner, as of the last reward recompute that touched the learner (the decide call
+    # computes it afresh from the same statistics).
     confidence_score = models.FloatField(
         default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
     # Rebuilt from the raw rows by outcomes.recompute_bandit_rewards: decisions that chose this
-    # config, outcomes attributed to it, the sum and mean of their rewards.
+    # config, outcomes attributed to it, the sum, sum of squares and mean of their rewards.
     times_selected = models.PositiveIntegerField(default=0)
     times_rewarded = models.PositiveIntegerField(default=0)
     total_reward = models.FloatField(default=0.0)
+    # Σ reward²: with the count and the sum, the within-learner variance of §5.5.
+    total_reward_sq = models.FloatField(default=0.0, db_default=0.0)
     avg_reward = models.FloatField(default=0.0)
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)

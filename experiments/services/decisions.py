@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -18,7 +17,7 @@ from experiments.catalog import (
     StrategyEntry,
     VariantEntry,
     context_catalog,
-    population_means,
+    population_model,
 )
 from experiments.models import Assignment, Decision, Experiment, StrategyConfig
 from experiments.params import overlay
@@ -187,23 +186,42 @@ def _adaptive_choice(
     if not (preferences.auto_adapt_enabled and user.behavioral_analysis_enabled):
         return None
     level = preferences.personalization_level
-    means = population_means(catalog.context)
+    population = population_model(catalog.context)
+    strategies = catalog.strategies
+    n = np.array([[configs[s.id].times_rewarded for s in strategies]], dtype=float)
+    own = np.array([[configs[s.id].avg_reward for s in strategies]], dtype=float)
+    means = np.array([population.means.get(s.id, 0.0) for s in strategies])
+    strength = bandits.arm_prior_strengths(
+        population.prior.prior_strength,
+        np.array([population.rewards.get(s.id, 0.0) for s in strategies]),
+    )
+    baseline = next(i for i, s in enumerate(strategies) if s.is_baseline)
+    # §5.5: the posterior probability that each arm beats the baseline for this learner,
+    # from the learner's own rewards and the population's, computed now (never stale).
+    confidence = bandits.posterior_confidence(
+        n,
+        own,
+        means,
+        baseline,
+        prior_strength=strength,
+        within_variance=population.prior.within_variance,
+    )[0]
     arms = [
         bandits.UserArm(
             key=strategy.key,
-            n_user=configs[strategy.id].times_rewarded,
-            mean_user=configs[strategy.id].avg_reward,
-            mean_population=means.get(strategy.id, 0.0),
-            confidence=configs[strategy.id].confidence_score,
+            n_user=int(n[0, i]),
+            mean_user=float(own[0, i]),
+            mean_population=float(means[i]),
+            confidence=float(confidence[i]) if np.isfinite(confidence[i]) else 0.0,
             is_baseline=strategy.is_baseline,
         )
-        for strategy in catalog.strategies
+        for i, strategy in enumerate(strategies)
     ]
     index, propensity = bandits.epsilon_greedy_choose(
         arms,
         epsilon=bandits.EPSILON_BY_LEVEL[level],
         threshold=bandits.CONFIDENCE_THRESHOLD_BY_LEVEL[level],
-        prior_strength=settings.BANDIT_PRIOR_STRENGTH,
+        prior_strength=strength,
         rng=rng,
     )
     return Choice(strategy=catalog.strategies[index], source=Source.BANDIT, propensity=propensity)

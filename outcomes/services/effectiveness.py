@@ -33,7 +33,6 @@ from django.utils import timezone
 
 from config.db import serialized
 from experiments.models import Context, Strategy, StrategyConfig
-from outcomes import stats
 from outcomes.grouping import combine, joint_codes, take
 from outcomes.models import SCORE_FIELDS, Effectiveness, Outcome
 from outcomes.samples import learner_samples, outcome_samples, window_statistics
@@ -446,12 +445,11 @@ def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
     """For each config with USER rows `written` (the recomputed `windows`):
-    effectiveness_score = its latest window's composite; confidence_score = Φ(difference /
-    se) from that USER row when both samples reach MIN_SAMPLE_SIZE, else from the GLOBAL row of
-    the strategy and window, else unchanged (DESIGN.md §5.2). Only changed configs are
-    written, locked in id order first."""
+    effectiveness_score = its latest window's composite, unchanged where that is undefined
+    (DESIGN.md §5.2). confidence_score is the §5.5 posterior, which the reward recompute
+    keeps (outcomes.services.rewards). Only changed configs are written, locked in id order
+    first."""
     days = settings.EFFECTIVENESS_WINDOW_DAYS
-    minimum = settings.MIN_SAMPLE_SIZE
     if not written["config"].size:
         return 0
     latest = _latest_per_config(
@@ -479,50 +477,14 @@ def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
         latest = _latest_per_config(
             {name: np.concatenate([latest[name], later[name]]) for name in LATEST_FIELDS}
         )
-    starts = [s.replace(tzinfo=datetime.UTC) for s in np.unique(latest["window_start"]).tolist()]
-    everyone = field_arrays(
-        Effectiveness.objects.filter(
-            scope=Effectiveness.Scope.GLOBAL, user__isnull=True, window_start__in=starts
-        ),
-        LATEST_FIELDS,
-    )
-    global_codes, latest_codes = joint_codes(
-        [everyone["strategy_id"], everyone["window_start"].astype(np.int64)],
-        [latest["strategy_id"], latest["window_start"].astype(np.int64)],
-    )
-    fallback = {
-        name: take(global_codes, everyone[name].astype(float), latest_codes)
-        for name in ("difference", "standard_error", "n_personalized", "n_baseline")
-    }
-    has_global = take(global_codes, np.ones(global_codes.size, dtype=bool), latest_codes)
     stored = field_arrays(
         StrategyConfig.objects.filter(AnyOf(F("id"), touched)),
-        {"id": "int8", "effectiveness_score": "float8", "confidence_score": "float8"},
+        {"id": "int8", "effectiveness_score": "float8"},
     )
-    stored_effectiveness, stored_confidence = (
-        take(stored["id"], stored[name], latest["config_id"])
-        for name in ("effectiveness_score", "confidence_score")
-    )
-
-    def usable(source: dict[str, np.ndarray]) -> np.ndarray:
-        return (
-            (source["n_personalized"] >= minimum)
-            & (source["n_baseline"] >= minimum)
-            & np.isfinite(source["difference"])
-            & np.isfinite(source["standard_error"])
-        )
-
-    own = usable(latest)
-    from_global = ~own & has_global & usable(fallback)
-    difference = np.where(own, latest["difference"], fallback["difference"])
-    standard_error = np.where(own, latest["standard_error"], fallback["standard_error"])
-    with np.errstate(invalid="ignore"):
-        computed = stats.confidence_many(difference, standard_error)
-    # An undefined confidence (no spread) keeps the stored one: undefined is not certain.
-    confidence = np.where((own | from_global) & np.isfinite(computed), computed, stored_confidence)
+    stored_effectiveness = take(stored["id"], stored["effectiveness_score"], latest["config_id"])
     composite = latest["composite_score"]
     effectiveness = np.where(np.isfinite(composite), composite, stored_effectiveness)
-    changed = ~(_same(effectiveness, stored_effectiveness) & _same(confidence, stored_confidence))
+    changed = ~_same(effectiveness, stored_effectiveness)
     ids = latest["config_id"][changed].tolist()
     if ids and transaction.get_connection().vendor == "postgresql":
         # update_columns' UPDATE … FROM unnest locks rows in scan order; a decision switching
@@ -540,8 +502,7 @@ def config_scores_refresh(*, written: dict[str, Any], windows: set[int]) -> int:
         {
             "effectiveness_score": [
                 None if np.isnan(v) else v for v in effectiveness[changed].tolist()
-            ],
-            "confidence_score": confidence[changed].tolist(),
+            ]
         },
     )
     return len(ids)

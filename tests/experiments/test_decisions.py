@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from django.db import connection, connections
 
-from experiments.catalog import catalog_invalidate, context_catalog
+from experiments.catalog import catalog_invalidate, context_catalog, population_invalidate
 from experiments.models import Assignment, Decision, Experiment, Strategy, StrategyConfig, Variant
 from experiments.services.configs import config_update
 from experiments.services.decisions import decision_make
@@ -136,18 +136,36 @@ def test_adaptive__bandit_source_and_exact_propensity(strategy_catalog, user):
     assert decision.propensity in (pytest.approx(0.1 / 4), pytest.approx(0.9 + 0.1 / 4))
 
 
-def test_adaptive__learns_the_users_best_arm(strategy_catalog, user):
-    decide(user)
-    best = Strategy.objects.get(context="MISSION", key="pattern_heavy")
-    StrategyConfig.objects.filter(user=user, strategy=best).update(
-        times_selected=60,
-        times_rewarded=50,
-        total_reward=45.0,
-        avg_reward=0.9,
-        confidence_score=0.95,
+def _rewarded(config_filter, *, n: int, mean: float, variance: float) -> None:
+    """Reward statistics as the recompute stores them: count, Σ, Σ² and mean."""
+    StrategyConfig.objects.filter(**config_filter).update(
+        times_selected=n,
+        times_rewarded=n,
+        total_reward=n * mean,
+        total_reward_sq=n * mean**2 + (n - 1) * variance,
+        avg_reward=mean,
     )
+
+
+def test_adaptive__learns_the_users_best_arm(strategy_catalog, user):
+    """§5.5: 50 rewards of 0.9 on pattern_heavy against 20 of 0.4 on the baseline make the
+    posterior confidence pass MEDIUM's gate, whatever the stored confidence_score says."""
+    decide(user)
+    _rewarded({"user": user, "strategy__key": "pattern_heavy"}, n=50, mean=0.9, variance=0.01)
+    _rewarded({"user": user, "strategy__key": "conservative"}, n=20, mean=0.4, variance=0.01)
+    StrategyConfig.objects.filter(user=user).update(confidence_score=0.0)
+    population_invalidate()
     chosen = [decide(user, seed=seed).strategy.key for seed in range(200)]
     assert chosen.count("pattern_heavy") > 150
+
+
+def test_adaptive__no_evidence_against_the_baseline__baseline_exploited(strategy_catalog, user):
+    """A stored confidence of 1.0 is not evidence: with no rewards anywhere the posterior
+    confidence is undefined and exploitation keeps the baseline (LOW, MEDIUM and HIGH)."""
+    decide(user)
+    StrategyConfig.objects.filter(user=user).update(confidence_score=1.0)
+    chosen = [decide(user, seed=seed).strategy.key for seed in range(200)]
+    assert chosen.count("conservative") > 150
 
 
 @pytest.mark.parametrize("switch", ["auto_adapt_enabled", "behavioral_analysis_enabled"])

@@ -221,10 +221,65 @@ def test_windows__config_scores_refreshed(strategy_catalog):
     row = Effectiveness.objects.get(scope="USER", user=user, window_start=START)
     config = StrategyConfig.objects.get(user=user, strategy__key="balanced")
     assert config.effectiveness_score == pytest.approx(row.composite_score)
-    assert config.confidence_score == pytest.approx(
-        scipy_stats.norm.cdf(row.difference / row.standard_error)
-    )
+    assert config.confidence_score == 0.7  # the §5.5 posterior is the reward run's to keep
     assert row.is_statistically_significant is True
+
+
+def test_rewards__confidence_is_the_posterior_of_every_config_of_changed_learners(
+    strategy_catalog,
+):
+    """§5.5 through the service: after the reward run, each config of a learner whose
+    statistics changed holds P(its strategy beats the baseline for the learner), computed
+    from the learner's rewards and the population's (here k falls back to 10, σ²_w from all
+    rewards); a learner whose statistics did not change is left alone."""
+    from experiments import bandits
+    from experiments.catalog import population_model
+
+    learners = UserFactory.create_batch(3)
+    untouched = UserFactory()
+    decision_make(user=untouched, context="MISSION")
+    bandit_rewards_recompute()
+    StrategyConfig.objects.filter(user=untouched).update(confidence_score=0.33)
+    rng = np.random.default_rng(5)
+    for learner in learners:
+        for index in range(12):
+            decision = decision_make(user=learner, context="MISSION", rng=rng).decision
+            outcome_record_many(
+                user=learner,
+                items=[
+                    {
+                        "event_id": f"r{index}",
+                        "decision": decision.pk,
+                        "outcome_type": "MISSION_COMPLETED",
+                        "retention_score": float(rng.uniform(0.2, 0.9)),
+                    }
+                ],
+            )
+    result = bandit_rewards_recompute()
+    assert result["rescored"] >= 1
+    population = population_model("MISSION")
+    strategies = list(StrategyConfig.objects.filter(user=learners[0]).order_by("strategy__key"))
+    keys = [c.strategy.key for c in strategies]
+    baseline = keys.index("conservative")
+    strength = bandits.arm_prior_strengths(
+        population.prior.prior_strength,
+        np.array([population.rewards.get(c.strategy_id, 0.0) for c in strategies]),
+    )
+    expected = bandits.posterior_confidence(
+        [[c.times_rewarded for c in strategies]],
+        [[c.avg_reward for c in strategies]],
+        [population.means.get(c.strategy_id, 0.0) for c in strategies],
+        baseline,
+        prior_strength=strength,
+        within_variance=population.prior.within_variance,
+    )[0]
+    for config, value in zip(strategies, expected, strict=True):
+        if np.isfinite(value):
+            assert config.confidence_score == pytest.approx(value), config.strategy.key
+    assert strategies[baseline].confidence_score == 0.5
+    assert set(
+        StrategyConfig.objects.filter(user=untouched).values_list("confidence_score", flat=True)
+    ) == {0.33}
 
 
 # --- Experiment evaluation ------------------------------------------------------------------
