@@ -150,10 +150,13 @@ def _strategy_sums(context: str) -> dict[int, bandits.ArmSums]:
         .order_by()
     )
     fields = list(bandits.ArmSums.__dataclass_fields__)
-    return {
-        row["strategy_id"]: bandits.ArmSums(**{f: float(row[f] or 0.0) for f in fields})
-        for row in rows
-    }
+    result: dict[int, bandits.ArmSums] = {}
+    for row in rows:
+        values: dict[str, Any] = dict(row)
+        result[values["strategy_id"]] = bandits.ArmSums(
+            **{f: float(values[f] or 0.0) for f in fields}
+        )
+    return result
 
 
 def population_model(context: str) -> PopulationModel:

@@ -149,7 +149,7 @@ def analyse(
         adjustment = cuped(values, covariate)
     adjusted = adjustment.adjusted
 
-    variants = []
+    variants: list[dict[str, Any]] = []
     samples: list[stats.AdjustedSample] = []
     for index, arm in enumerate(arms):
         mine = arm_of == index

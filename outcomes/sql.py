@@ -232,7 +232,9 @@ def query_arrays(
     }
 
 
-def field_arrays(queryset: QuerySet[Any], fields: Mapping[str, str]) -> dict[str, np.ndarray]:
+def field_arrays(
+    queryset: QuerySet[Any], fields: Mapping[str, "str | Codes"]
+) -> dict[str, np.ndarray]:
     """Model fields (or lookups such as `config__confidence_score`) of a queryset's rows as
     numpy arrays keyed by field: query_arrays under aliases of their own, without ordering."""
     aliases = {f"k_{i}": name for i, name in enumerate(fields)}

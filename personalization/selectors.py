@@ -179,11 +179,8 @@ def user_data_export(*, user: User) -> dict[str, Any]:
         data.setdefault(source.label, []).extend(rows)
     events = data.setdefault(AuditEvent._meta.label_lower, [])
     seen = {row["id"] for row in events}
-    events.extend(
-        row
-        for row in AuditEvent.objects.filter(user_audit_about(user=user)).order_by("pk").values()
-        if row["id"] not in seen
-    )
+    about = AuditEvent.objects.filter(user_audit_about(user=user)).order_by("pk").values()
+    events.extend(dict(row) for row in about if row["id"] not in seen)
     events.sort(key=lambda row: row["id"])
     export["data"] = data
     return export

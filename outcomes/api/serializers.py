@@ -126,7 +126,7 @@ class ExperimentPlanInputSerializer(StrictSerializer):
     """DESIGN.md §5.3 planning. baseline_mean and sd are measured from the context's last 28
     days of per-learner rewards when omitted."""
 
-    context = serializers.ChoiceField(choices=Context.choices)
+    context = serializers.ChoiceField(choices=Context.choices)  # type: ignore[assignment]
     mde = FiniteFloatField(help_text="The minimum detectable effect, relative (0.05 = 5 %).")
     baseline_mean = FiniteFloatField(required=False, allow_null=True)
     sd = FiniteFloatField(required=False, allow_null=True)

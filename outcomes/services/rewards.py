@@ -102,7 +102,7 @@ def bandit_rewards_recompute() -> dict[str, int]:
     return {"configs": configs, "updated": updated, "rescored": rescored}
 
 
-CONFIG_FIELDS = {
+CONFIG_FIELDS: dict[str, "str | Codes"] = {
     "id": "int8",
     "user_id": "int8",
     "strategy_id": "int8",
