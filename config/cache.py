@@ -157,5 +157,5 @@ class FailOpenRedisCache(RedisCache):
     def delete_many(self, keys: Iterable[Any], version: Any = None) -> None:
         self._guarded(functools.partial(super().delete_many, keys, version), None)
 
-    def clear(self) -> bool:
-        return self._guarded(super().clear, False)
+    def clear(self) -> None:
+        self._guarded(super().clear, None)

@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -60,3 +61,13 @@ def _configure(sender: Celery, **kwargs: object) -> None:
     backend = sender.conf.result_backend or ""
     if isinstance(backend, str) and backend.startswith("file://"):
         Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+@worker_ready.connect
+def _record_liveness(sender: Any, **kwargs: object) -> None:
+    """Before the worker consumes: its record of held messages, so that the messages of a
+    worker killed without acking go back to their queues within WORKER_LIVENESS_SECONDS
+    instead of the visibility timeout (config/worker_liveness.py)."""
+    from config.worker_liveness import worker_liveness_start
+
+    worker_liveness_start(sender)

@@ -50,7 +50,8 @@ class LoginRateThrottle(throttling.SimpleRateThrottle):
         rates = api_settings.DEFAULT_THROTTLE_RATES
         if self.scope not in rates:
             raise ImproperlyConfigured(f"No throttle rate set for the {self.scope!r} scope.")
-        return rates[self.scope]
+        rate = rates[self.scope]
+        return None if rate is None else str(rate)
 
 
 class LoginAddressThrottle(LoginRateThrottle):
