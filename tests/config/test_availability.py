@@ -383,3 +383,18 @@ def test_login__cache_down__not_throttled(closed_url, api_client, user):
         response = _login(api_client, user.username, DEFAULT_PASSWORD)
     assert statuses == [400, 400, 400]
     assert response.status_code == 200, response.content
+
+
+@pytest.mark.django_db
+def test_readyz__broker_hung__503_within_seconds(client, silent_server):
+    options = {
+        "socket_timeout": settings.REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": settings.REDIS_SOCKET_CONNECT_TIMEOUT,
+    }
+    with override_settings(
+        CELERY_BROKER_URL=silent_server.url, CELERY_BROKER_TRANSPORT_OPTIONS=options
+    ):
+        response, elapsed = _timed(lambda: client.get("/readyz"))
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["broker"]
+    assert elapsed < HANG_BOUND_SECONDS, f"readiness took {elapsed:.1f} s"
