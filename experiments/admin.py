@@ -7,7 +7,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from config.errors import DomainError
-from experiments.api.serializers import ExperimentInputSerializer, StrategyInputSerializer
+from experiments.api.serializers import (
+    ExperimentInputSerializer,
+    StrategyInputSerializer,
+    VariantInputSerializer,
+)
 from experiments.catalog import catalog_invalidate
 from experiments.models import (
     Assignment,
@@ -29,8 +33,8 @@ from experiments.services.experiments import (
 )
 from experiments.services.strategies import EDITABLE_FIELDS, strategy_create, strategy_update
 from logs.admin import (
-    JSON_FORMFIELD_OVERRIDES,
     AuditedModelAdmin,
+    JSONFormFieldsMixin,
     ReadOnlyModelAdmin,
     ServiceModelAdmin,
     ServiceModelForm,
@@ -134,9 +138,18 @@ class ExperimentAdminForm(forms.ModelForm):
 
 
 class VariantForm(ServiceModelForm):
-    """One variant row. Its rules (strategy of the experiment's context, params per
-    context, weights, one control) are the experiments service's, which the formset
-    rehearses for all rows together with the experiment."""
+    """One variant row, checked as `experiments/` checks a nested variant (params an object,
+    weights 0 to 1,000,000). Its rules with the experiment (a strategy of its context, params
+    per context, one control) are the experiments service's, which the formset rehearses
+    for all rows together."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors and cleaned:
+            data = {name: cleaned.get(name) for name in VARIANT_FIELDS}
+            data["strategy"] = getattr(data["strategy"], "pk", None)
+            _serializer_check(self, VariantInputSerializer(data=data))
+        return cleaned
 
     def rehearse(self) -> None:
         pass
@@ -202,18 +215,21 @@ class VariantFormSet(forms.BaseInlineFormSet):
             raise ValidationError(above)
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(JSONFormFieldsMixin, admin.TabularInline):
     """Variants change only while the experiment is a DRAFT."""
 
     model = Variant
     form = VariantForm
     formset = VariantFormSet
-    formfield_overrides = JSON_FORMFIELD_OVERRIDES
     extra = 0
+    max_num = 50
     fields = ["key", "name", "strategy", "params", "weight", "is_control"]
-    autocomplete_fields = ["strategy"]
+    # A plain select (a context has four strategies): the autocomplete widget cannot redisplay
+    # a submitted id that is not a number (500).
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        # A tampered TOTAL_FORMS builds at most this many rows (Django's default is 2,000).
+        kwargs.setdefault("absolute_max", self.max_num)
         formset = super().get_formset(request, obj, **kwargs)
         # inlineformset_factory made this class for this request alone.
         formset.actor = request.user

@@ -52,34 +52,47 @@ def json_value_error(value: Any) -> str | None:
 
 class FiniteJSONFormField(forms.JSONField):
     """Django's JSON form field, refusing what the databases cannot store (see
-    json_value_error) and input nested beyond the parser's recursion limit."""
+    json_value_error) and input nested beyond the parser's recursion limit. For a column
+    that is not nullable, an empty box (or null) stores the column's default, which Django
+    would otherwise pass to the database as NULL."""
+
+    def __init__(self, *, empty: Callable[[], Any] | None = None, **kwargs: Any):
+        self.empty = empty
+        super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> Any:
         try:
             converted = super().to_python(value)
         except RecursionError:
             raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        if converted is None and self.empty is not None:
+            return self.empty()
         message = json_value_error(converted)
         if message:
             raise ValidationError(message, code="invalid")
         return converted
 
     def bound_data(self, data: Any, initial: Any) -> Any:
+        """What was typed is shown again as typed when it cannot be stored (a lone
+        surrogate could not even be written into the page)."""
         try:
-            return super().bound_data(data, initial)
+            value = super().bound_data(data, initial)
         except RecursionError:
             return forms.fields.InvalidJSONInput(data)
-
-    def prepare_value(self, value: Any) -> Any:
-        try:
-            return super().prepare_value(value)
-        except (ValueError, RecursionError):  # NaN redisplayed, or nesting json cannot write
-            return forms.fields.InvalidJSONInput(str(value)[:1000])
+        if isinstance(data, str) and json_value_error(value):
+            return forms.fields.InvalidJSONInput(data)
+        return value
 
 
-JSON_FORMFIELD_OVERRIDES: dict[type[models.Field], dict[str, Any]] = {
-    models.JSONField: {"form_class": FiniteJSONFormField}
-}
+class JSONFormFieldsMixin:
+    """Every JSONField of an admin form is a FiniteJSONFormField."""
+
+    def formfield_for_dbfield(self, db_field: models.Field, request: HttpRequest, **kwargs: Any):
+        if isinstance(db_field, models.JSONField):
+            kwargs.setdefault("form_class", FiniteJSONFormField)
+            if not db_field.null:
+                kwargs.setdefault("empty", db_field.get_default)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
 
 
 def _error_leaves(errors: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str]]:
@@ -164,9 +177,7 @@ class ServiceModelForm(forms.ModelForm):
             form_errors_add(self, error)
 
 
-class AuditedModelAdmin(admin.ModelAdmin):
-    formfield_overrides = JSON_FORMFIELD_OVERRIDES
-
+class AuditedModelAdmin(JSONFormFieldsMixin, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         before = self._stored_snapshot(obj) if change else {}
         super().save_model(request, obj, form, change)

@@ -17,8 +17,8 @@ from rest_framework.authtoken.admin import TokenAdmin as DjangoTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
 from logs.admin import (
-    JSON_FORMFIELD_OVERRIDES,
     AuditedModelAdmin,
+    JSONFormFieldsMixin,
     ReadOnlyModelAdmin,
     form_errors_add,
 )
@@ -64,12 +64,12 @@ class PreferencesForm(forms.ModelForm):
         return cleaned
 
 
-class PreferencesInline(admin.StackedInline):
+class PreferencesInline(JSONFormFieldsMixin, admin.StackedInline):
     model = Preferences
     form = PreferencesForm
-    formfield_overrides = JSON_FORMFIELD_OVERRIDES
     can_delete = False
     extra = 0
+    max_num = 1
     readonly_fields = ["last_reset_at"]
     fieldsets = (
         (
@@ -95,6 +95,11 @@ class PreferencesInline(admin.StackedInline):
             },
         ),
     )
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        # A tampered TOTAL_FORMS builds one form, not Django's default of 1,001.
+        kwargs.setdefault("absolute_max", self.max_num)
+        return super().get_formset(request, obj, **kwargs)
 
 
 class SkillProfileInline(admin.StackedInline):

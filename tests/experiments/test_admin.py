@@ -213,7 +213,7 @@ def _experiment_form(experiment, **changes):
     [
         ('{"duration": 999}', "duration: must be between 5 and 240"),
         ('{"pace": "fast"}', "pace: unknown parameter for MISSION"),
-        ("5", "must be an object"),
+        ("5", "Expected a dictionary"),
     ],
 )
 def test_admin_variant_inline__invalid_params__form_error_nothing_stored(

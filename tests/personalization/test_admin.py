@@ -142,9 +142,10 @@ def test_admin_preferences_inline__valid__stored_as_the_api_would(admin_client, 
     assert decided.json()["source"] == "DISABLED"
 
 
-@pytest.fixture
-def learner_with_history(admin_client, strategy_catalog):
-    """A learner whose personal data went through the admin (and so the audit trail)."""
+@pytest.fixture(params=["edited", "with_rows"])
+def learner_with_history(request, admin_client, strategy_catalog):
+    """A learner whose personal data went through the admin (and so the audit trail), with
+    or without rows that only erasure may delete (interactions, decisions)."""
     learner = UserFactory(
         username="erin.example",
         email="erin@example.org",
@@ -153,16 +154,13 @@ def learner_with_history(admin_client, strategy_catalog):
         software_background={"level": "BEGINNER", "languages": ["cobol-erin"]},
     )
     url = reverse("admin:personalization_user_change", args=[learner.pk])
-    form = _preferences_form(
-        learner,
-        hardware_background='{"level": "BASIC", "domains": ["robotics_kits"]}',
-        **{"goals": '["erin-goal"]'},
-    )
+    form = _preferences_form(learner, goals='["erin-goal"]')
     form["hardware_background"] = '{"level": "BASIC", "domains": ["robotics_kits"]}'
     form["display_name"] = "Erin Q. Example"
     assert admin_client.post(url, form).status_code == 302
-    InteractionFactory(user=learner)
-    token_client(learner).post("/api/v1/decisions/", {"context": "MISSION"})
+    if request.param == "with_rows":
+        InteractionFactory(user=learner)
+        token_client(learner).post("/api/v1/decisions/", {"context": "MISSION"})
     return learner
 
 
@@ -181,7 +179,7 @@ def _assert_erased(user_pk, staff_user):
         assert not leaks, (value, leaks)
     erased = AuditEvent.objects.get(action="USER_ERASED", target_id=str(user_pk))
     assert erased.actor == staff_user
-    assert erased.changes["rows_deleted"]["new"]["personalization.interaction"] == 1
+    assert erased.changes["rows_deleted"]["new"]["personalization.preferences"] == 1
 
 
 def test_admin_user_delete__is_the_erasure_of_me_delete(
@@ -189,6 +187,7 @@ def test_admin_user_delete__is_the_erasure_of_me_delete(
 ):
     learner = learner_with_history
     url = reverse("admin:personalization_user_delete", args=[learner.pk])
+    assert admin_client.get(url).status_code == 200
 
     response = admin_client.post(url, {"post": "yes"})
 
