@@ -291,6 +291,16 @@ class ExperimentAdmin(AuditedModelAdmin):
             },
         ),
         (
+            "Analysis",
+            {
+                "fields": (
+                    ("analysis", "sequential_tuning"),
+                    ("engine", "cuped"),
+                    ("prior_mean", "prior_sd"),
+                )
+            },
+        ),
+        (
             "Results (cached by the last evaluation)",
             {
                 "fields": (

@@ -184,11 +184,18 @@ def _experiment_form(experiment, **changes):
         "algorithm": experiment.algorithm,
         "epsilon": experiment.epsilon,
         "min_arm_share": experiment.min_arm_share,
+        "analysis": experiment.analysis,
+        "sequential_tuning": experiment.sequential_tuning,
+        "engine": experiment.engine,
+        "prior_mean": "",
+        "prior_sd": "",
         "variants-TOTAL_FORMS": len(variants),
         "variants-INITIAL_FORMS": len(variants),
         "variants-MIN_NUM_FORMS": 0,
         "variants-MAX_NUM_FORMS": 1000,
     }
+    if experiment.cuped:
+        form["cuped"] = "on"
     for index, variant in enumerate(variants):
         prefix = f"variants-{index}-"
         form.update(
