@@ -1,7 +1,7 @@
 import json
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -132,7 +132,7 @@ class NeutralLogEntriesMixin:
         text = message if isinstance(message, str) else json.dumps(message)
         return LogEntry.objects.bulk_create(
             LogEntry(
-                user_id=request.user.pk,
+                user_id=cast(int, request.user.pk),
                 content_type=content_type,
                 object_id=str(obj.pk),
                 object_repr=f"{self.model._meta.verbose_name} #{obj.pk}",
@@ -220,7 +220,7 @@ class UserAdmin(NeutralLogEntriesMixin, AuditedModelAdmin, DjangoUserAdmin):
             for source in user_data_sources():
                 if source.model is not User:
                     counts[str(source.model._meta.verbose_name_plural)] += source.rows(user).count()
-        users = [f"{self.opts.verbose_name.capitalize()}: {user}" for user in objs]
+        users = [f"{str(self.opts.verbose_name).capitalize()}: {user}" for user in objs]
         return users, {name: n for name, n in counts.items() if n}, set(), []
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
