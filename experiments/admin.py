@@ -205,7 +205,12 @@ class VariantFormSet(forms.BaseInlineFormSet):
         above: list[str] = []
         for key, messages_ in errors.items():
             parts = key.split(".")
-            if len(parts) == 3 and parts[0] == "variants" and parts[1].isdigit():
+            if (
+                len(parts) == 3
+                and parts[0] == "variants"
+                and parts[1].isdigit()
+                and int(parts[1]) < len(rows)
+            ):
                 form = rows[int(parts[1])]
                 form.add_error(parts[2] if parts[2] in form.fields else None, messages_)
             else:

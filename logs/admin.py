@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.forms import BaseModelFormSet, ModelForm
 from django.forms.models import construct_instance
 from django.http import HttpRequest
+from rest_framework.settings import api_settings
 
 from config.errors import DomainError
 from logs.models import AuditEvent, PersonalizationLog, TranslationLog
@@ -106,7 +107,8 @@ def _error_leaves(errors: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tup
                 yield path, message
     elif isinstance(errors, Mapping):
         for key, child in errors.items():
-            yield from _error_leaves(child, path if key == NON_FIELD_ERRORS else (*path, str(key)))
+            whole = key in (NON_FIELD_ERRORS, api_settings.NON_FIELD_ERRORS_KEY)
+            yield from _error_leaves(child, path if whole else (*path, str(key)))
     elif isinstance(errors, list | tuple):
         for child in errors:
             yield from _error_leaves(child, path)
