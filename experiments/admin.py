@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -165,7 +165,7 @@ class VariantFormSet(forms.BaseInlineFormSet):
         return [
             (form, {name: form.cleaned_data.get(name) for name in VARIANT_FIELDS})
             for form in self.forms
-            if not (self.can_delete and self._should_delete_form(form))
+            if not (self.can_delete and getattr(form, "cleaned_data", {}).get("DELETE"))
             and (form.instance.pk is not None or form.has_changed())
         ]
 
@@ -235,7 +235,7 @@ class VariantInline(JSONFormFieldsMixin, admin.TabularInline):
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         # A tampered TOTAL_FORMS builds at most this many rows (Django's default is 2,000).
         kwargs.setdefault("absolute_max", self.max_num)
-        formset = super().get_formset(request, obj, **kwargs)
+        formset = cast(type[VariantFormSet], super().get_formset(request, obj, **kwargs))
         # inlineformset_factory made this class for this request alone.
         formset.actor = request.user
         return formset

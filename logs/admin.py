@@ -164,7 +164,7 @@ class ServiceModelForm(forms.ModelForm):
                 self, self.instance, self._meta.fields, self._meta.exclude
             )
         except ValidationError as exc:
-            self._update_errors(exc)
+            form_errors_add(self, exc)
             return
         if not self.errors:
             self.rehearse()
@@ -241,7 +241,7 @@ class ServiceModelAdmin(AuditedModelAdmin):
     object and its audit event."""
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
-        form = super().get_form(request, obj, change=change, **kwargs)
+        form = cast(type[ServiceModelForm], super().get_form(request, obj, change=change, **kwargs))
         # modelform_factory made this class for this request alone.
         form.actor = request.user
         return form
