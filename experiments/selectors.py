@@ -101,6 +101,10 @@ def experiment_results_display(experiment: Experiment) -> dict[str, Any]:
         "sample_ratio": results.get("sample_ratio", {}),
         "readiness": results.get("readiness", {}),
         "winner": results.get("winner"),
+        "winner_reason": results.get("winner_reason", ""),
+        "method": results.get("method", {}),
+        "cuped": results.get("cuped", {}),
+        "warnings": results.get("warnings", []),
         "means_chart": charts.interval_chart(intervals),
         "allocation_chart": allocation,
     }

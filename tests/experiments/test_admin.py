@@ -281,3 +281,53 @@ def test_admin_experiment_after_draft__not_editable(admin_client, strategy_catal
     active.refresh_from_db()
     assert active.description == ""
     assert admin_client.get(url).status_code == 200
+
+
+def test_admin_results__method_engine_cuped_and_why(admin_client, strategy_catalog):
+    """§8 / §5.3: the results page says how the results were computed, what CUPED removed,
+    and why no winner is declared."""
+    import datetime
+
+    from django.utils import timezone
+
+    from experiments.services.decisions import decision_make
+    from outcomes.services.evaluation import experiment_evaluate
+    from outcomes.services.ingest import outcome_record_many
+    from tests.personalization.factories import UserFactory
+
+    experiment = make_experiment(context="MISSION", engine="BAYESIAN")
+    for index in range(30):
+        user = UserFactory()
+        level = 0.3 + (index % 7) / 20
+        outcome_record_many(
+            user=user,
+            items=[
+                {
+                    "event_id": f"pre-{index}",
+                    "context": "CONTENT",
+                    "outcome_type": "CONTENT_ENGAGED",
+                    "occurred_at": timezone.now() - datetime.timedelta(days=3),
+                    "retention_score": level,
+                }
+            ],
+        )
+        decision = decision_make(user=user, context="MISSION").decision
+        outcome_record_many(
+            user=user,
+            items=[
+                {
+                    "event_id": f"post-{index}",
+                    "decision": decision.pk,
+                    "outcome_type": "MISSION_COMPLETED",
+                    "retention_score": level + 0.01 * (index % 3),
+                }
+            ],
+        )
+    experiment_evaluate(experiment=experiment)
+    page = admin_client.get(f"/admin/experiments/experiment/{experiment.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Bayesian Gaussian effect model" in html
+    assert "variance reduced by" in html
+    assert "Chance to win" in html
+    assert 'id="winner-reason"' in html
