@@ -70,7 +70,12 @@ class SafeDateTimeField(serializers.DateTimeField):
 
     def to_internal_value(self, value: Any) -> datetime.datetime:
         # Check the offset as written: DRF converts to UTC before we would see it.
-        raw = parse_datetime(value.strip()) if isinstance(value, str) else None
+        try:
+            raw = parse_datetime(value.strip()) if isinstance(value, str) else None
+        except ValueError:
+            # Well-formed but no such moment (2026-02-30): DRF's own parse below reports it
+            # as "invalid", naming the field.
+            raw = None
         message = datetime_error(raw) if raw is not None else None
         if message:
             raise serializers.ValidationError(message, code="invalid")

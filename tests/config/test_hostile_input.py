@@ -306,3 +306,120 @@ def test_variant_params__must_be_an_object(staff_client, strategy_catalog):
         400,
         attr="variants.0.params",
     )
+
+
+# --- Impossible dates and overflowing numbers -------------------------------------------------
+
+IMPOSSIBLE_DATE = "2026-02-30T10:00:00Z"
+
+
+def _experiment_payload(strategy_catalog, **fields):
+    return {
+        "name": "dates",
+        "experiment_type": "AB_TEST",
+        "context": "MISSION",
+        "variants": [
+            {
+                "key": key,
+                "name": key,
+                "strategy": strategy_catalog[("MISSION", strategy)].pk,
+                "is_control": key == "c",
+            }
+            for key, strategy in (("c", "conservative"), ("t", "balanced"))
+        ],
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("url", "payload", "attr"),
+    [
+        (
+            "/api/v1/outcomes/",
+            {
+                "event_id": "e1",
+                "context": "MISSION",
+                "outcome_type": "MISSION_COMPLETED",
+                "retention_score": 0.5,
+                "occurred_at": IMPOSSIBLE_DATE,
+            },
+            "occurred_at",
+        ),
+        ("/api/v1/interactions/", {**INTERACTION, "occurred_at": IMPOSSIBLE_DATE}, "occurred_at"),
+        (
+            "/api/v1/interactions/",
+            [INTERACTION, {**INTERACTION, "occurred_at": "2026-04-31T00:00:00Z"}],
+            "1.occurred_at",
+        ),
+        (
+            "/api/v1/me/skills/",
+            {"skill": "x", "score": 0.5, "assessed_at": IMPOSSIBLE_DATE},
+            "assessed_at",
+        ),
+        (
+            "/api/v1/logs/personalization/",
+            {
+                "chapter_id": "c1",
+                "response_time_ms": 5,
+                "status": "SUCCESS",
+                "request_timestamp": IMPOSSIBLE_DATE,
+            },
+            "request_timestamp",
+        ),
+        (
+            "/api/v1/logs/translation/",
+            {
+                "chapter_id": "c1",
+                "response_time_ms": 5,
+                "status": "SUCCESS",
+                "target_language": "de",
+                "request_timestamp": "2025-13-01T00:00:00+02:00",
+            },
+            "request_timestamp",
+        ),
+    ],
+)
+def test_body_datetime__impossible_calendar_date__400_naming_it(user_client, url, payload, attr):
+    assert_error_shape(user_client.post(url, payload, format="json"), 400, attr=attr)
+    assert not Interaction.objects.exists()
+    assert not SkillAssessment.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["start_date", "end_date"])
+def test_experiment__impossible_calendar_date__400_naming_it(staff_client, strategy_catalog, field):
+    payload = _experiment_payload(strategy_catalog, **{field: "2031-02-29T00:00:00Z"})
+    response = staff_client.post("/api/v1/experiments/", payload, format="json")
+    assert_error_shape(response, 400, attr=field)
+    assert not Experiment.objects.exists()
+
+
+def test_experiment_start__impossible_calendar_date__400(staff_client, strategy_catalog):
+    from tests.experiments.factories import make_experiment
+
+    experiment = make_experiment(start=False)
+    response = staff_client.post(
+        f"/api/v1/experiments/{experiment.pk}/start/",
+        {"start_date": "2031-06-31T00:00:00Z"},
+        format="json",
+    )
+    assert_error_shape(response, 400, attr="start_date")
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.DRAFT
+
+
+@pytest.mark.parametrize("literal", ["1e999", "-1e999", "1E400", "-2.5e+308"])
+def test_body__number_overflowing_a_float__400_nothing_stored(user_client, literal):
+    body = '{"type": "READING", "service": "lib", "metadata": {"a": [LITERAL]}}'.replace(
+        "LITERAL", literal
+    )
+    response = user_client.post("/api/v1/interactions/", data=body, content_type="application/json")
+    assert_error_shape(response, 400)
+    assert not Interaction.objects.exists()
+
+
+def test_body__underflowing_and_long_numbers__still_accepted(user_client):
+    body = '{"type": "READING", "service": "lib", "metadata": {"tiny": 1e-999, "big": BIG}}'
+    body = body.replace("BIG", "9" * 30)
+    response = user_client.post("/api/v1/interactions/", data=body, content_type="application/json")
+    assert response.status_code == 201, response.content
+    assert Interaction.objects.get().metadata == {"tiny": 0.0, "big": int("9" * 30)}
