@@ -16,7 +16,7 @@ from experiments.services.decisions import decision_make
 from experiments.services.experiments import experiment_create, experiment_start
 from outcomes.models import Outcome
 from outcomes.services.effectiveness import effectiveness_windows_compute
-from outcomes.services.evaluation import _reweight, experiment_evaluate
+from outcomes.services.evaluation import bandit_reweight, experiment_evaluate
 from outcomes.services.ingest import outcome_record_many
 from outcomes.services.rewards import bandit_rewards_recompute
 from outcomes.sql import WindowIndex
@@ -33,6 +33,12 @@ TRUE_EFFECTS = {
 BASE_SCORE = 0.45
 NOISE = 0.12
 CONTEXTS = (Context.MISSION, Context.SESSION)
+# Learners join in cohorts of this size over the first JOIN_SPAN of the history, and seed's
+# bandits are reweighted before each cohort from what had happened by then: the first
+# cohorts carry the bandit past its burn-in, the later ones are allocated by the moved
+# weights, as they would have been live.
+COHORT_SIZE = 20
+JOIN_SPAN = 0.6
 OUTCOME_TYPES = {Context.MISSION: "MISSION_COMPLETED", Context.SESSION: "SESSION_COMPLETED"}
 
 
@@ -74,22 +80,25 @@ def _history(
     *,
     prefix: str,
     days: int,
+    joined: int,
     rng: np.random.Generator,
     now: datetime.datetime,
     strategy_keys: dict[int, str],
     contexts: tuple[Context, ...],
+    experiments: list[Experiment],
 ) -> tuple[int, int]:
-    """Every other day, a decision per context and the outcome it led to."""
+    """From the day the learner joined, every other day a decision per context and the
+    outcome it led to; the learner's assignments to `experiments` date from that day."""
     if not contexts or Outcome.objects.filter(user=user, event_id__startswith=prefix).exists():
         return 0, 0
     offset = float(rng.normal(0.0, 0.05))  # this learner is a little better or worse
     items: list[dict[str, Any]] = []
     backdated: list[Decision] = []
-    for day in range(0, days, 2):
+    for day in range(joined, days, 2):
         for context in contexts:
             decision = decision_make(user=user, context=context, rng=rng).decision
             effect = TRUE_EFFECTS.get(strategy_keys.get(decision.strategy_id, ""), 0.0)
-            occurred = now - datetime.timedelta(days=days - day, hours=float(rng.uniform(0, 20)))
+            occurred = now - datetime.timedelta(days=days - day, hours=float(rng.uniform(1, 20)))
             decision.created_at = occurred - datetime.timedelta(minutes=5)
             backdated.append(decision)
 
@@ -110,14 +119,24 @@ def _history(
                 }
             )
     Decision.objects.bulk_update(backdated, ["created_at"])
+    Assignment.objects.filter(user=user, experiment__in=experiments).update(
+        assigned_at=now - datetime.timedelta(days=days - joined)
+    )
     outcome_record_many(user=user, items=items)
     return len(backdated), len(items)
+
+
+def _join_days(learners: int, days: int) -> list[int]:
+    """The (even) day of the history each learner joins on, cohort by cohort."""
+    cohorts = max(1, -(-learners // COHORT_SIZE))
+    step = JOIN_SPAN * days / max(cohorts - 1, 1)
+    return [2 * round(index // COHORT_SIZE * step / 2) for index in range(learners)]
 
 
 def seed_outcome_history(context: SeedContext) -> str:
     """`--users N --days D --seed S`: synthetic learners (and the demo user) with D days of
     decisions and outcomes, then one run of every recomputation."""
-    users_wanted = context.option("users", 40)
+    users_wanted = context.option("users", 160)
     days = context.option("days", 42)
     seed = context.option("seed", 7)
     rng = np.random.default_rng(seed)
@@ -150,32 +169,37 @@ def seed_outcome_history(context: SeedContext) -> str:
     skipped = f"; no history in {', '.join(sorted(others))} (others' experiments)" if others else ""
     decisions = outcomes = 0
     strategy_keys = dict(Strategy.objects.values_list("id", "key"))
-    fresh: list[User] = []
-    for number, user in enumerate(learners, start=1):
+    # Seed's experiments have been running as long as the history; no other row is moved.
+    started = now - datetime.timedelta(days=days)
+    for experiment in own:
+        if experiment.start_date is None or experiment.start_date > started:
+            Experiment.objects.filter(pk=experiment.pk).update(start_date=started)
+    bandits = [e for e in own if e.experiment_type == Experiment.Type.MULTI_ARMED_BANDIT]
+    joins = _join_days(len(learners), days)
+    reweighed: set[int] = set()
+    for number, (user, joined) in enumerate(zip(learners, joins, strict=True), start=1):
+        if joined and joined not in reweighed:
+            reweighed.add(joined)
+            at = started + datetime.timedelta(days=joined)
+            for bandit in bandits:
+                bandit_reweight(bandit, now=at, as_of=at, seed=seed + joined)
         with transaction.atomic():
             made, stored = _history(
                 user,
                 prefix=f"seed-{seed}-",
                 days=days,
+                joined=joined,
                 rng=rng,
                 now=now,
                 strategy_keys=strategy_keys,
                 contexts=contexts,
+                experiments=own,
             )
-        if stored:
-            fresh.append(user)
         decisions, outcomes = decisions + made, outcomes + stored
         if number % 10 == 0 or number == len(learners):
             context.progress(f"learner {number}/{len(learners)}: {outcomes} outcomes so far")
     if not outcomes:
         return f"history: {len(learners)} learners, already seeded{skipped}"
-    # Seed's experiments have been running as long as the history, and the learners whose
-    # history this run wrote joined them when it began; no other row is moved.
-    started = now - datetime.timedelta(days=days)
-    for experiment in own:
-        if experiment.start_date is None or experiment.start_date > started:
-            Experiment.objects.filter(pk=experiment.pk).update(start_date=started)
-        Assignment.objects.filter(experiment=experiment, user__in=fresh).update(assigned_at=started)
     context.progress("recomputing rewards, windows, bandit weights and results")
     bandit_rewards_recompute()
     windows = set(
@@ -187,12 +211,13 @@ def seed_outcome_history(context: SeedContext) -> str:
         .order_by()
     )
     effect = effectiveness_windows_compute(windows=windows)
-    # A few reweightings of seed's bandits across the history, so the allocation chart has
-    # a course; others' bandits are reweighted by the periodic task, never back-dated here.
-    bandits = [e for e in own if e.experiment_type == Experiment.Type.MULTI_ARMED_BANDIT]
-    for step, fraction in enumerate((0.75, 0.5, 0.25, 0.0)):
+    # After the last cohort, a few more reweightings up to now, so the allocation chart goes
+    # on to today; others' bandits are reweighted by the periodic task, never back-dated here.
+    last = started + datetime.timedelta(days=joins[-1])
+    for step in range(1, 4):
+        at = last + (now - last) * step / 3
         for bandit in bandits:
-            _reweight(bandit, now=now - datetime.timedelta(days=days * fraction), seed=seed + step)
+            bandit_reweight(bandit, now=at, as_of=at, seed=seed + days + step)
     for experiment in own:
         experiment_evaluate(experiment=experiment, now=now)
     return (

@@ -60,16 +60,23 @@ def _floats(column: np.ndarray) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in column], dtype=float)
 
 
-def learner_values(experiment: Experiment, *, covariate: bool = True) -> LearnerValues:
-    """One query: the per-user means are correlated subqueries the database aggregates."""
+def learner_values(
+    experiment: Experiment, *, covariate: bool = True, as_of: datetime.datetime | None = None
+) -> LearnerValues:
+    """One query: the per-user means are correlated subqueries the database aggregates.
+    `as_of` sees the experiment as it stood then: only assignments and outcomes up to it."""
     metric = METRIC_FIELDS[experiment.primary_metric]
     outcomes = Outcome.objects.filter(
         user_id=OuterRef("user_id"),
         context=experiment.context,
         occurred_at__gte=OuterRef("assigned_at"),
     )
-    if experiment.completed_at:
-        outcomes = outcomes.filter(occurred_at__lte=experiment.completed_at)
+    ends = [t for t in (experiment.completed_at, as_of) if t is not None]
+    if ends:
+        outcomes = outcomes.filter(occurred_at__lte=min(ends))
+    assignments = Assignment.objects.filter(experiment=experiment)
+    if as_of is not None:
+        assignments = assignments.filter(assigned_at__lte=as_of)
     per_user = outcomes.values("user_id").annotate(value=Avg(metric)).values("value")
     counts = (
         outcomes.filter(**{f"{metric}__isnull": False})
@@ -94,8 +101,7 @@ def learner_values(experiment: Experiment, *, covariate: bool = True) -> Learner
         )
         annotations["pre"] = Subquery(before[:1])
     rows = list(
-        Assignment.objects.filter(experiment=experiment)
-        .annotate(**annotations)
+        assignments.annotate(**annotations)
         .values_list(
             "id", "variant_id", "value", "n", "assigned_at", *(["pre"] if covariate else [])
         )
@@ -115,9 +121,11 @@ def learner_values(experiment: Experiment, *, covariate: bool = True) -> Learner
     )
 
 
-def user_values(experiment: Experiment) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def user_values(
+    experiment: Experiment, *, as_of: datetime.datetime | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(assignment ids, variant ids, per-user value or NaN, outcomes counted)."""
-    rows = learner_values(experiment, covariate=False)
+    rows = learner_values(experiment, covariate=False, as_of=as_of)
     return rows.assignment_ids, rows.variant_ids, rows.values, rows.counts
 
 
@@ -243,19 +251,26 @@ def bandit_weights_update(
         status=Experiment.Status.ACTIVE, experiment_type=Experiment.Type.MULTI_ARMED_BANDIT
     ):
         try:
-            _reweight(experiment, now=now, seed=seed)
+            bandit_reweight(experiment, now=now, seed=seed)
             updated += 1
         except ValueError as exc:  # one misconfigured experiment must not stop the others
             logger.warning("bandit %s not reweighted: %s", experiment.name, exc)
     return {"experiments": updated}
 
 
-def _reweight(experiment: Experiment, *, now: datetime.datetime, seed: int | None) -> None:
-    """One bandit's §5.4 reweighting and snapshot, serialised per experiment."""
+def bandit_reweight(
+    experiment: Experiment,
+    *,
+    now: datetime.datetime,
+    seed: int | None,
+    as_of: datetime.datetime | None = None,
+) -> None:
+    """One bandit's §5.4 reweighting and snapshot at `now`, serialised per experiment;
+    `as_of` (seed's back-dated history) weighs only what had happened by then."""
     with transaction.atomic():
         serialized(f"experiments.update_bandit_weights:{experiment.pk}")
         variants = list(experiment.variants.order_by("pk"))
-        _, variant_of, values, _ = user_values(experiment)
+        _, variant_of, values, _ = user_values(experiment, as_of=as_of)
         arms = []
         for variant in variants:
             observed = values[(variant_of == variant.pk) & ~np.isnan(values)]

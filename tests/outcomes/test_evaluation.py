@@ -134,3 +134,25 @@ def test_evaluate__bandit_compared_within_allocation_periods(strategy_catalog):
     assert results["method"]["multiple_comparisons"] == "Holm"
     assert results["cuped"]["applied"] is False
     assert results["comparisons"][0]["difference"] is not None
+
+
+def test_learner_values__as_of_sees_only_what_had_happened_by_then(strategy_catalog):
+    from experiments.models import Assignment
+    from outcomes.services.evaluation import learner_values
+
+    experiment = make_experiment()
+    now = timezone.now()
+    early, late = UserFactory(), UserFactory()
+    for user, joined in ((early, now - datetime.timedelta(days=10)), (late, now)):
+        decision = decision_make(user=user, context=experiment.context).decision
+        Assignment.objects.filter(user=user).update(assigned_at=joined)
+        _outcome(
+            user, "first", 0.2, when=joined + datetime.timedelta(hours=1), decision=decision.pk
+        )
+    _outcome(early, "second", 0.8, when=now - datetime.timedelta(days=2))
+
+    then = learner_values(experiment, covariate=False, as_of=now - datetime.timedelta(days=5))
+    assert then.values.tolist() == [pytest.approx(0.2)]
+    assert then.counts.tolist() == [1]
+    everything = learner_values(experiment, covariate=False)
+    assert sorted(everything.values.tolist()) == [pytest.approx(0.2), pytest.approx(0.5)]

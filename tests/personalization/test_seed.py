@@ -236,3 +236,25 @@ def test_seed__experiment_named_like_its_demo_but_not_its_own__left_alone(staff_
         assert after[part] == value, f"seed changed the experiment's {part}"
     assert before["experiment"][0]["status"] == "DRAFT"
     assert "not created by seed" in report
+
+
+@pytest.mark.django_db
+@override_settings(BANDIT_BURN_IN=4)
+def test_seed__bandit_passes_burn_in_and_later_cohorts_follow_the_moved_weights():
+    """Learners join in cohorts of 20; before each cohort the bandit is reweighted from what
+    had happened by then, so its allocation moves toward the best arm (pattern_heavy, +0.10)
+    and the learners who joined afterwards were drawn with the moved weights."""
+    from experiments.models import Assignment, BanditWeightSnapshot, Experiment
+
+    call_command("seed", "--users", "79", "--days", "20", "--seed", "3", stdout=StringIO())
+    bandit = Experiment.objects.get(experiment_type="MULTI_ARMED_BANDIT", status="ACTIVE")
+    snapshots = list(BanditWeightSnapshot.objects.filter(experiment=bandit).order_by("computed_at"))
+    assert len(snapshots) == 6  # before cohorts 2-4, then three more up to now
+    assert set(snapshots[0].weights.values()) == {0.25}
+    final = snapshots[-1].weights
+    assert max(final, key=final.get) == "pattern_heavy"
+    assert final["pattern_heavy"] > 0.5
+    moved = next(s for s in snapshots if s.weights["pattern_heavy"] > 0.5)
+    later = Assignment.objects.filter(experiment=bandit, assigned_at__gte=moved.computed_at)
+    assert later.count() >= 10
+    assert later.filter(variant__key="pattern_heavy").count() > later.count() / 2

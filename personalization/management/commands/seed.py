@@ -13,7 +13,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--users", type=int, default=40, help="synthetic users (default 40)")
+        parser.add_argument("--users", type=int, default=160, help="synthetic users (default 160)")
         parser.add_argument("--days", type=int, default=42, help="days of history (default 42)")
         parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
 
