@@ -3,6 +3,7 @@ its active experiment, and the population model (mean reward per strategy, the p
 strength and within-learner variance of §5.5). Held in the shared
 cache (Redis in production) and dropped by every write that changes them, after commit."""
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,35 @@ class PopulationModel:
     means: dict[int, float]
     rewards: dict[int, float]
     prior: bandits.PopulationPrior
+
+
+# How far a population model may move before every stored confidence of its context is
+# recomputed: a tenth of the prior sd of a learner with no rewards of their own, which moves
+# no confidence_score by more than about 0.04 (φ(0)·0.1·√2).
+CONFIDENCE_DRIFT = 0.1
+PRIOR_STRENGTH_DRIFT = 0.1  # relative
+
+
+def population_drift(before: PopulationModel | None, after: PopulationModel) -> float:
+    """The largest move of an arm's population mean from `before` to `after`, in prior sds
+    √(σ²_w/k_a); infinite when there is no `before`, the rewarded arms or σ²_w are not
+    comparable, or k moved by more than PRIOR_STRENGTH_DRIFT."""
+    if before is None or set(before.means) != set(after.means):
+        return math.inf
+    within, strength = after.prior.within_variance, after.prior.prior_strength
+    old_strength = before.prior.prior_strength
+    if not (math.isfinite(within) and within > 0 and math.isfinite(before.prior.within_variance)):
+        return 0.0 if before == after else math.inf
+    if abs(strength - old_strength) > PRIOR_STRENGTH_DRIFT * old_strength:
+        return math.inf
+    if abs(within - before.prior.within_variance) > PRIOR_STRENGTH_DRIFT * within:
+        return math.inf
+    drift = 0.0
+    for sid, mean in after.means.items():
+        rewards = after.rewards.get(sid, 0.0)
+        arm_strength = strength * rewards / (strength + rewards) if rewards else 0.0
+        drift = max(drift, abs(mean - before.means[sid]) * math.sqrt(arm_strength / within))
+    return drift
 
 
 def _strategy_sums(context: str) -> dict[int, bandits.ArmSums]:

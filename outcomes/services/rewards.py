@@ -1,19 +1,31 @@
 """Per-config bandit statistics, rebuilt from the raw rows (DESIGN.md §6), and the
 per-learner confidence of §5.5 of every learner whose statistics changed."""
 
+from collections.abc import Sequence
+
 import numpy as np
+from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from config.db import serialized
 from experiments import bandits
-from experiments.catalog import context_catalog, population_invalidate, population_model
+from experiments.catalog import (
+    CONFIDENCE_DRIFT,
+    PopulationModel,
+    context_catalog,
+    population_drift,
+    population_invalidate,
+    population_model,
+)
 from experiments.models import Context, StrategyConfig
 from outcomes.sql import AnyOf, Codes, field_arrays, update_columns
 
 CONTEXTS = list(Context.values)
 
 LOCK = "outcomes.recompute_bandit_rewards"
+# The population model each context's stored confidences were last all computed with.
+SCORED_KEY = "outcomes:population-scored:{context}"
 
 # Two GROUP BYs over the raw rows, joined to every config, into a temporary table: a query
 # that only reads runs in parallel on PostgreSQL, where an UPDATE's own subqueries never do.
@@ -98,8 +110,31 @@ def bandit_rewards_recompute() -> dict[str, int]:
     updated, rescored = len(rewritten), 0
     if rewritten:
         population_invalidate()
-        rescored = config_confidence_refresh(users=sorted({row[0] for row in rewritten}))
+        drifted = _drifted_contexts()
+        rescored = config_confidence_refresh(
+            users=sorted({row[0] for row in rewritten}), contexts=sorted(drifted)
+        )
+        transaction.on_commit(
+            lambda: cache.set_many(
+                {SCORED_KEY.format(context=c): m for c, m in drifted.items()}, timeout=None
+            )
+        )
     return {"configs": configs, "updated": updated, "rescored": rescored}
+
+
+def _drifted_contexts() -> dict[str, PopulationModel]:
+    """Contexts whose population model moved by more than CONFIDENCE_DRIFT since their stored
+    confidences were all computed (§5.5: a learner's confidence also depends on what everyone
+    says), with the model they are now computed with. Without a record (a cold cache), every
+    context counts as moved: stale is worse than a wasted pass."""
+    models = {context: population_model(context) for context in CONTEXTS}
+    scored = cache.get_many([SCORED_KEY.format(context=c) for c in CONTEXTS])
+    return {
+        context: model
+        for context, model in models.items()
+        if population_drift(scored.get(SCORED_KEY.format(context=context)), model)
+        > CONFIDENCE_DRIFT
+    }
 
 
 CONFIG_FIELDS: dict[str, "str | Codes"] = {
@@ -113,13 +148,17 @@ CONFIG_FIELDS: dict[str, "str | Codes"] = {
 }
 
 
-def config_confidence_refresh(*, users: list[int]) -> int:
-    """confidence_score of every config of these learners = the §5.5 posterior probability
-    that its strategy beats the context's baseline for the learner (the baseline's own: 0.5),
-    from the same statistics and population model the decide call uses. Undefined (nobody
-    rewarded yet) keeps the stored value. Changed rows are locked in id order first."""
+def config_confidence_refresh(*, users: list[int], contexts: Sequence[str] = ()) -> int:
+    """confidence_score of every config of these learners, and of everyone in these
+    contexts, = the §5.5 posterior probability that its strategy beats the context's
+    baseline for the learner (the baseline's own: 0.5), from the same statistics and
+    population model the decide call uses. Undefined (nobody rewarded yet) keeps the stored
+    value. Changed rows are locked in id order first."""
     columns = field_arrays(
-        StrategyConfig.objects.filter(AnyOf(F("user_id"), users)).order_by(), CONFIG_FIELDS
+        StrategyConfig.objects.filter(
+            Q(AnyOf(F("user_id"), users)) | Q(context__in=list(contexts))
+        ).order_by(),
+        CONFIG_FIELDS,
     )
     computed = columns["confidence_score"].copy()
     for code in np.unique(columns["context"]).tolist():

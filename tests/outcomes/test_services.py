@@ -231,7 +231,8 @@ def test_rewards__confidence_is_the_posterior_of_every_config_of_changed_learner
     """§5.5 through the service: after the reward run, each config of a learner whose
     statistics changed holds P(its strategy beats the baseline for the learner), computed
     from the learner's rewards and the population's (here k falls back to 10, σ²_w from all
-    rewards); a learner whose statistics did not change is left alone."""
+    rewards); a learner without rewards falls back to the population, so the first model
+    refreshes them too."""
     from experiments import bandits
     from experiments.catalog import population_model
 
@@ -277,9 +278,70 @@ def test_rewards__confidence_is_the_posterior_of_every_config_of_changed_learner
         if np.isfinite(value):
             assert config.confidence_score == pytest.approx(value), config.strategy.key
     assert strategies[baseline].confidence_score == 0.5
-    assert set(
-        StrategyConfig.objects.filter(user=untouched).values_list("confidence_score", flat=True)
-    ) == {0.33}
+    fallback = bandits.posterior_confidence(
+        [[0] * len(strategies)],
+        [[0.0] * len(strategies)],
+        [population.means.get(c.strategy_id, 0.0) for c in strategies],
+        baseline,
+        prior_strength=strength,
+        within_variance=population.prior.within_variance,
+    )[0]
+    stored = dict(
+        StrategyConfig.objects.filter(user=untouched).values_list(
+            "strategy__key", "confidence_score"
+        )
+    )
+    for key, value in zip(keys, fallback, strict=True):
+        assert stored[key] == pytest.approx(value if np.isfinite(value) else 0.33), key
+
+
+def _rewarded(users, strategy, values, prefix):
+    for user in users:
+        for index, value in enumerate(values):
+            _explicit(
+                user,
+                f"{prefix}{index}",
+                strategy=strategy,
+                applied=True,
+                retention_score=value,
+                when=timezone.now(),
+            )
+
+
+def test_rewards__population_moves__learners_who_fall_back_to_it_are_refreshed(
+    strategy_catalog, django_capture_on_commit_callbacks
+):
+    """The stale-confidence case: a learner with no rewards of their own takes the
+    population's word, so when the population's balanced arm falls below the baseline their
+    stored confidence follows it down, though they sent nothing; a small move (under
+    CONFIDENCE_DRIFT) rewrites only the learners who sent outcomes."""
+    learners = UserFactory.create_batch(12)
+    quiet = UserFactory()
+    for user in [*learners, quiet]:
+        decision_make(user=user, context="MISSION")
+    _rewarded(learners, "conservative", [0.5, 0.52, 0.48, 0.5], "c")
+    _rewarded(learners, "balanced", [0.8, 0.82, 0.78, 0.8], "b")
+
+    def run() -> dict[str, int]:  # the model scored with is recorded after commit
+        with django_capture_on_commit_callbacks(execute=True):
+            return bandit_rewards_recompute()
+
+    run()
+
+    def quiet_balanced() -> float:
+        return StrategyConfig.objects.get(user=quiet, strategy__key="balanced").confidence_score
+
+    assert quiet_balanced() > 0.99
+
+    _rewarded(learners[:1], "conservative", [0.5], "c-again")
+    StrategyConfig.objects.filter(user=quiet).update(confidence_score=0.33)
+    result = run()
+    assert result["updated"] == 1
+    assert quiet_balanced() == 0.33  # a small move leaves everyone else alone
+
+    _rewarded(learners, "balanced", [0.1] * 12, "b-low")
+    run()
+    assert quiet_balanced() < 0.01
 
 
 # --- Experiment evaluation ------------------------------------------------------------------
