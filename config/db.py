@@ -43,3 +43,19 @@ def serialized(name: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
+
+
+class CurrentTransactionId(models.Func):
+    """`db_default` of a row's `txid`: on PostgreSQL the 64-bit id of the transaction that
+    inserted it (`pg_current_xact_id()`), which with the snapshots of outcomes/watermarks.py
+    tells exactly which rows committed between two runs; NULL elsewhere (SQLite commits one
+    writer at a time, so ids alone tell)."""
+
+    output_field = models.BigIntegerField()
+    arity = 0
+    template = "NULL"
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="(pg_current_xact_id()::text::bigint)", **extra
+        )

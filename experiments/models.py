@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from config.db import TimeStampedModel
+from config.db import CurrentTransactionId, TimeStampedModel
 
 
 class Context(models.TextChoices):
@@ -79,6 +79,9 @@ class StrategyConfig(TimeStampedModel):
     # Rebuilt from the raw rows by outcomes.recompute_bandit_rewards: decisions that chose this
     # config, outcomes attributed to it, the sum, sum of squares and mean of their rewards.
     times_selected = models.PositiveIntegerField(default=0)
+    # Decisions of this config deleted by the retention purge (DECISION_RETENTION_DAYS): a
+    # rebuild counts them with the live ones, so times_selected survives the purge.
+    selections_purged = models.PositiveIntegerField(default=0, db_default=0)
     times_rewarded = models.PositiveIntegerField(default=0)
     total_reward = models.FloatField(default=0.0)
     # Σ reward²: with the count and the sum, the within-learner variance of §5.5.
@@ -350,6 +353,11 @@ class Decision(models.Model):
     latency_ms = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The inserting transaction (PostgreSQL), for the reward run's watermark; BRIN indexes on
+    # it and on created_at (migration 0004, PostgreSQL only) find the newest and the expired.
+    txid = models.BigIntegerField(
+        null=True, blank=True, editable=False, db_default=CurrentTransactionId()
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -3,7 +3,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from config.db import TimeStampedModel
+from config.db import CurrentTransactionId, TimeStampedModel
 from experiments.models import Context, Decision, Experiment, Strategy, StrategyConfig, Variant
 from outcomes.samples import SCORE_FIELDS as SCORE_FIELDS  # the metrics, re-exported
 
@@ -76,6 +76,11 @@ class Outcome(TimeStampedModel):
     difficulty_level = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
+    # The inserting transaction (PostgreSQL), for the recomputations' watermarks; a BRIN
+    # index (migration 0004, PostgreSQL only) finds the newest rows.
+    txid = models.BigIntegerField(
+        null=True, blank=True, editable=False, db_default=CurrentTransactionId()
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -100,7 +105,6 @@ class Outcome(TimeStampedModel):
             models.Index(fields=["context", "occurred_at"], name="out_outcome_context_time_idx"),
             models.Index(fields=["config"], name="out_outcome_config_idx"),
             models.Index(fields=["experiment", "user"], name="out_outcome_experiment_idx"),
-            models.Index(fields=["created_at"], name="out_outcome_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -190,3 +194,15 @@ class Effectiveness(TimeStampedModel):
     def __str__(self) -> str:
         who = "everyone" if self.user_id is None else f"user {self.user_id}"
         return f"{self.strategy_id} for {who} from {self.window_start:%Y-%m-%d}"
+
+
+class Watermark(models.Model):
+    """How far an incremental recomputation has read (DESIGN.md §6), one row per task: on
+    PostgreSQL the snapshot its last run read under, elsewhere the highest id per table."""
+
+    task = models.CharField(max_length=64, primary_key=True)
+    state = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.task

@@ -6,9 +6,10 @@ outcomes directly (the outcome is the unit); GLOBAL rows take each learner's mea
 as one value (the learner is the unit: one learner's outcomes are not independent), all in
 numpy for every group at once; rows go back by binary COPY.
 
-The hourly run recomputes the GLOBAL rows of the windows holding outcomes stored since the last
-run, and the USER rows only of the users with such outcomes (a user's USER rows depend on that
-user's outcomes alone). Explicit windows are recomputed whole."""
+The hourly run recomputes the GLOBAL rows of the windows holding outcomes committed since the
+last run (a watermark that cannot skip a late commit, outcomes/watermarks.py), and the USER
+rows only of the users with such outcomes (a user's USER rows depend on that user's outcomes
+alone). Explicit windows are recomputed whole and leave the watermark alone."""
 
 import datetime
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
-    Max,
     Q,
     QuerySet,
     Sum,
@@ -47,12 +47,10 @@ from outcomes.sql import (
     update_columns,
     work_mem,
 )
+from outcomes.watermarks import Span, span_begin, span_commit
 from outcomes.windows import WINDOW_ORIGIN, window_bounds
 
 LOCK = "outcomes.compute_effectiveness_windows"
-# Outcomes committed a little after a run started may carry an earlier created_at; looking
-# back this far makes sure the next run sees them (recomputing is idempotent).
-WATERMARK_OVERLAP = datetime.timedelta(minutes=15)
 # PostgreSQL memory for the GROUP BY (about 75 MB per million outcomes hashes in memory).
 AGGREGATE_WORK_MEM_MB = 256
 CONTEXTS = list(Context.values)
@@ -97,20 +95,16 @@ class Work:
         return np.unique(self.pair_users).tolist()
 
 
-def pending_work(*, days: int) -> Work:
-    """Windows holding outcomes stored since the last run, with the users who sent them (every
-    window and user on the first run)."""
-    # Every run that writes USER rows writes the GLOBAL rows of their windows too, and the
-    # few GLOBAL rows come from their partial unique index rather than a scan of the table.
-    last = Effectiveness.objects.filter(
-        scope=Effectiveness.Scope.GLOBAL, user__isnull=True
-    ).aggregate(last=Max("calculated_at"))["last"]
+def pending_work(span: Span, *, days: int) -> Work:
+    """Windows holding outcomes committed since the last run (the watermark of
+    outcomes/watermarks.py), with the users who sent them; every window and user on the
+    first run."""
     window = WindowIndex("occurred_at", days=days)
-    if last is None:
+    if span.first:
         windows = Outcome.objects.annotate(k_window=window).values_list("k_window", flat=True)
         return Work(windows=set(windows.distinct().order_by()))
     pairs = query_arrays(
-        Outcome.objects.filter(created_at__gte=last - WATERMARK_OVERLAP)
+        span.new_rows(Outcome.objects.all())
         .annotate(k_user=F("user_id"), k_window=window)
         .values("k_user", "k_window")
         .distinct()
@@ -372,7 +366,10 @@ def effectiveness_windows_compute(
         withdrawn, _ = Effectiveness.objects.filter(
             scope=Effectiveness.Scope.USER, user__behavioral_analysis_enabled=False
         ).delete()
-        work = pending_work(days=days) if windows is None else Work(windows=set(windows))
+        span = span_begin(LOCK, (Outcome._meta.db_table,)) if windows is None else None
+        work = pending_work(span, days=days) if span else Work(windows=set(windows or ()))
+        if span:
+            span_commit(span)  # explicit windows leave the watermark where it is
         if not work.windows:
             return {"windows": 0, "global": 0, "user": 0, "configs": 0, "withdrawn": withdrawn}
         work_mem(AGGREGATE_WORK_MEM_MB)

@@ -1,4 +1,4 @@
-"""Per-config bandit statistics, rebuilt from the raw rows (DESIGN.md §6), and the
+"""Per-config bandit statistics from the raw rows, incrementally (DESIGN.md §6), and the
 per-learner confidence of §5.5 of every learner whose statistics changed."""
 
 from collections.abc import Sequence
@@ -20,6 +20,7 @@ from experiments.catalog import (
 )
 from experiments.models import Context, StrategyConfig
 from outcomes.sql import AnyOf, Codes, field_arrays, update_columns
+from outcomes.watermarks import span_begin, span_commit
 
 CONTEXTS = list(Context.values)
 
@@ -27,99 +28,171 @@ LOCK = "outcomes.recompute_bandit_rewards"
 # The population model each context's stored confidences were last all computed with.
 SCORED_KEY = "outcomes:population-scored:{context}"
 
-# Two GROUP BYs over the raw rows, joined to every config, into a temporary table: a query
-# that only reads runs in parallel on PostgreSQL, where an UPDATE's own subqueries never do.
-# Then one UPDATE of only the configs whose figures differ, so a rerun writes nothing:
-# standard SQL that SQLite (≥ 3.33, UPDATE … FROM) runs; PostgreSQL runs LOCKED_UPDATE_SQL.
-FRESH_SQL = """
-CREATE TEMPORARY TABLE attune_fresh_rewards AS
+TABLES = ("experiments_decision", "outcomes_outcome")
+
+# A run reads only the decisions and outcomes committed since the last one (the watermark of
+# outcomes/watermarks.py) and adds their counts and sums to the configs: its cost follows the
+# new rows, not the history. A rebuild (`--all`, and the first run) aggregates every row the
+# run's snapshot sees, plus each config's purged decisions.
+#
+# Two GROUP BYs into a temporary table: a query that only reads runs in parallel on
+# PostgreSQL, where an UPDATE's own subqueries never do.
+DELTA_SQL = """
+CREATE TEMPORARY TABLE attune_reward_delta AS
 WITH chosen AS (
-    SELECT config_id, COUNT(*) AS n
-    FROM experiments_decision WHERE config_id IS NOT NULL GROUP BY config_id
+    SELECT d.config_id, COUNT(*) AS n
+    FROM experiments_decision d WHERE d.config_id IS NOT NULL AND {decisions}
+    GROUP BY d.config_id
 ), rewarded AS (
-    SELECT config_id, COUNT(*) AS n, SUM(reward) AS total, SUM(reward * reward) AS total_sq
-    FROM outcomes_outcome WHERE config_id IS NOT NULL GROUP BY config_id
+    SELECT o.config_id, COUNT(*) AS n, SUM(o.reward) AS total, SUM(o.reward * o.reward) AS sq
+    FROM outcomes_outcome o WHERE o.config_id IS NOT NULL AND {outcomes}
+    GROUP BY o.config_id
+), touched AS (
+    SELECT config_id FROM chosen UNION SELECT config_id FROM rewarded
 )
-SELECT c.id,
+SELECT touched.config_id AS id,
        COALESCE(chosen.n, 0) AS selected,
        COALESCE(rewarded.n, 0) AS rewarded_n,
        COALESCE(rewarded.total, 0.0) AS total,
-       COALESCE(rewarded.total_sq, 0.0) AS total_sq
+       COALESCE(rewarded.sq, 0.0) AS total_sq
+FROM touched
+LEFT JOIN chosen ON chosen.config_id = touched.config_id
+LEFT JOIN rewarded ON rewarded.config_id = touched.config_id
+"""
+REBUILD_SQL = """
+CREATE TEMPORARY TABLE attune_reward_delta AS
+WITH chosen AS (
+    SELECT d.config_id, COUNT(*) AS n
+    FROM experiments_decision d WHERE d.config_id IS NOT NULL AND {decisions}
+    GROUP BY d.config_id
+), rewarded AS (
+    SELECT o.config_id, COUNT(*) AS n, SUM(o.reward) AS total, SUM(o.reward * o.reward) AS sq
+    FROM outcomes_outcome o WHERE o.config_id IS NOT NULL AND {outcomes}
+    GROUP BY o.config_id
+)
+SELECT c.id,
+       COALESCE(chosen.n, 0) + c.selections_purged AS selected,
+       COALESCE(rewarded.n, 0) AS rewarded_n,
+       COALESCE(rewarded.total, 0.0) AS total,
+       COALESCE(rewarded.sq, 0.0) AS total_sq
 FROM experiments_strategyconfig c
 LEFT JOIN chosen ON chosen.config_id = c.id
 LEFT JOIN rewarded ON rewarded.config_id = c.id
 """
-UPDATE_SQL = """
-UPDATE experiments_strategyconfig
-SET times_selected = fresh.selected,
-    times_rewarded = fresh.rewarded_n,
-    total_reward = fresh.total,
-    total_reward_sq = fresh.total_sq,
-    avg_reward = CASE WHEN fresh.rewarded_n > 0 THEN fresh.total / fresh.rewarded_n ELSE 0.0 END
-FROM attune_fresh_rewards AS fresh
-WHERE fresh.id = experiments_strategyconfig.id
-  AND (experiments_strategyconfig.times_selected <> fresh.selected
-       OR experiments_strategyconfig.times_rewarded <> fresh.rewarded_n
-       OR ABS(experiments_strategyconfig.total_reward - fresh.total) > 1e-9
-       OR ABS(experiments_strategyconfig.total_reward_sq - fresh.total_sq) > 1e-9)
-RETURNING experiments_strategyconfig.user_id
-"""
-# On PostgreSQL an UPDATE … FROM locks its rows in the order its join meets them (scan order),
-# while the decide call's config_activate and every other writer lock a learner's configs in
-# id order: crossing orders deadlock (STYLE.md rule 5). So the same statement first locks the
-# rows that differ sorted by id (FOR NO KEY UPDATE runs above the sort, and a CTE with a
-# locking clause is always materialised), then rewrites only those.
-LOCKED_UPDATE_SQL = """
-WITH stale AS MATERIALIZED (
-    SELECT c.id, fresh.selected, fresh.rewarded_n, fresh.total, fresh.total_sq
+# How a row of attune_reward_delta ("fresh") changes its config ("c"): added, or (rebuild)
+# replaced, and only where the figures differ, so a rerun writes nothing.
+ADDED = {
+    "selected": "c.times_selected + fresh.selected",
+    "rewarded_n": "c.times_rewarded + fresh.rewarded_n",
+    "total": "c.total_reward + fresh.total",
+    "total_sq": "c.total_reward_sq + fresh.total_sq",
+}
+REPLACED = {
+    "selected": "fresh.selected",
+    "rewarded_n": "fresh.rewarded_n",
+    "total": "fresh.total",
+    "total_sq": "fresh.total_sq",
+}
+# The new figures of the configs that change, computed without locks: only this run (under its
+# advisory lock) writes them.
+STALE_SQL = """
+CREATE TEMPORARY TABLE attune_reward_stale AS
+SELECT c.id, c.user_id, figures.selected, figures.rewarded_n, figures.total, figures.total_sq
+FROM experiments_strategyconfig c
+JOIN (
+    SELECT c.id,
+           {selected} AS selected, {rewarded_n} AS rewarded_n,
+           {total} AS total, {total_sq} AS total_sq
     FROM experiments_strategyconfig c
-    JOIN attune_fresh_rewards AS fresh ON fresh.id = c.id
-    WHERE c.times_selected <> fresh.selected
-       OR c.times_rewarded <> fresh.rewarded_n
-       OR ABS(c.total_reward - fresh.total) > 1e-9
-       OR ABS(c.total_reward_sq - fresh.total_sq) > 1e-9
-    ORDER BY c.id
-    FOR NO KEY UPDATE OF c
-)
+    JOIN attune_reward_delta AS fresh ON fresh.id = c.id
+) AS figures ON figures.id = c.id
+WHERE c.times_selected <> figures.selected
+   OR c.times_rewarded <> figures.rewarded_n
+   OR ABS(c.total_reward - figures.total) > 1e-9
+   OR ABS(c.total_reward_sq - figures.total_sq) > 1e-9
+"""
+# Every writer of configs locks a learner's configs in id order, in one statement (STYLE.md
+# rule 5): the decide call's config_activate, and here every config of every learner whose
+# figures change, since their confidences are rewritten next; locks taken by a second
+# statement below the first one's would cross the decide call's order and deadlock.
+# (An UPDATE … FROM would lock in scan order.) SQLite has one writer and no row locks.
+LOCK_SQL = """
+SELECT c.id FROM experiments_strategyconfig c
+WHERE c.user_id IN (SELECT user_id FROM attune_reward_stale)
+ORDER BY c.id
+FOR NO KEY UPDATE
+"""
+UPDATE_SQL = """
 UPDATE experiments_strategyconfig
 SET times_selected = stale.selected,
     times_rewarded = stale.rewarded_n,
     total_reward = stale.total,
     total_reward_sq = stale.total_sq,
     avg_reward = CASE WHEN stale.rewarded_n > 0 THEN stale.total / stale.rewarded_n ELSE 0.0 END
-FROM stale
+FROM attune_reward_stale AS stale
 WHERE stale.id = experiments_strategyconfig.id
 RETURNING experiments_strategyconfig.user_id
 """
 
 
-@transaction.atomic
-def bandit_rewards_recompute() -> dict[str, int]:
-    """times_selected = decisions that chose the config; times_rewarded, total_reward and
-    avg_reward = count, sum and mean of the rewards of outcomes attributed to it. Computed
-    and written by the database, serialised by an advisory lock; on PostgreSQL the rows it
-    rewrites are locked in id order, as every writer of configs locks them."""
-    serialized(LOCK)
+def bandit_rewards_recompute(*, rebuild: bool = False) -> dict[str, int]:
+    """times_selected = decisions that chose the config (with those purged since);
+    times_rewarded, total_reward, total_reward_sq and avg_reward = count, sums and mean of the
+    rewards of outcomes attributed to it. By default from the rows committed since the last
+    run, added to the stored figures; `rebuild` (and the first run) from every row. Computed
+    and written by the database, serialised by an advisory lock. Then the §5.5 confidence of
+    those learners, and (in a transaction of its own) of every learner of a context whose
+    population model moved."""
+    with transaction.atomic():
+        serialized(LOCK)
+        configs, rewritten = _figures_update(rebuild=rebuild)
+        users = sorted(set(rewritten))
+        rescored = 0
+        if users:
+            population_invalidate()
+            rescored = config_confidence_refresh(users=users)
+    if users:
+        rescored += _drifted_contexts_refresh()
+    return {"configs": configs, "updated": len(rewritten), "rescored": rescored}
+
+
+def _figures_update(*, rebuild: bool) -> tuple[int, list[int]]:
+    """(configs read, the learner of each config rewritten); moves the watermark."""
+    span = span_begin(LOCK, TABLES)
+    whole = rebuild or span.first
+    condition = span.seen if whole else span.new
+    decisions, decision_params = condition("d", "experiments_decision")
+    outcomes, outcome_params = condition("o", "outcomes_outcome")
     with connection.cursor() as cursor:
-        cursor.execute(FRESH_SQL)
-        cursor.execute("SELECT COUNT(*) FROM attune_fresh_rewards")
+        cursor.execute(
+            (REBUILD_SQL if whole else DELTA_SQL).format(decisions=decisions, outcomes=outcomes),
+            [*decision_params, *outcome_params],
+        )
+        cursor.execute("SELECT COUNT(*) FROM attune_reward_delta")
         configs = cursor.fetchone()[0]
-        cursor.execute(LOCKED_UPDATE_SQL if connection.vendor == "postgresql" else UPDATE_SQL)
-        rewritten = cursor.fetchall()
-        cursor.execute("DROP TABLE attune_fresh_rewards")
-    updated, rescored = len(rewritten), 0
-    if rewritten:
-        population_invalidate()
+        cursor.execute(STALE_SQL.format(**(REPLACED if whole else ADDED)))
+        if connection.vendor == "postgresql":
+            cursor.execute(LOCK_SQL)
+        cursor.execute(UPDATE_SQL)
+        rewritten = [row[0] for row in cursor.fetchall()]
+        cursor.execute("DROP TABLE attune_reward_delta")
+        cursor.execute("DROP TABLE attune_reward_stale")
+    span_commit(span)
+    return configs, rewritten
+
+
+def _drifted_contexts_refresh() -> int:
+    """Rescore every config of the contexts whose population moved (_drifted_contexts), in
+    one transaction whose single locking statement takes the rows in id order."""
+    with transaction.atomic():
+        serialized(LOCK)
         drifted = _drifted_contexts()
-        rescored = config_confidence_refresh(
-            users=sorted({row[0] for row in rewritten}), contexts=sorted(drifted)
-        )
-        transaction.on_commit(
-            lambda: cache.set_many(
-                {SCORED_KEY.format(context=c): m for c, m in drifted.items()}, timeout=None
-            )
-        )
-    return {"configs": configs, "updated": updated, "rescored": rescored}
+        if not drifted:
+            return 0
+        rescored = config_confidence_refresh(users=[], contexts=sorted(drifted))
+        models = {SCORED_KEY.format(context=c): m for c, m in drifted.items()}
+        transaction.on_commit(lambda: cache.set_many(models, timeout=None))
+    return rescored
 
 
 def _drifted_contexts() -> dict[str, PopulationModel]:

@@ -217,3 +217,26 @@ def test_global_row__scores_missing_for_some_users_from_scratch(learners):
         / 100
     )
     assert row.composite_score == pytest.approx(min(100.0, max(0.0, composite)))
+
+
+def test_window_run__leaves_the_watermark__the_hourly_run_still_sees_other_windows(learners):
+    """A run restricted to some windows once moved the watermark, and the next hourly run
+    silently skipped the other windows' new outcomes (n_baseline 3 instead of 4)."""
+    rng = np.random.default_rng(21)
+    for n, user in enumerate(learners):
+        _outcomes(user, rng, count=20, windows=[PREVIOUS, CURRENT], prefix=f"old{n}-")
+    effectiveness_windows_compute()
+    _outcomes(learners[0], rng, count=10, windows=[PREVIOUS], prefix="late-previous-")
+    _outcomes(learners[1], rng, count=10, windows=[CURRENT], prefix="late-current-")
+    assert effectiveness_windows_compute(windows={CURRENT})["windows"] == 1
+
+    assert effectiveness_windows_compute()["windows"] == 2
+    hourly = _rows()
+    effectiveness_windows_compute(windows={PREVIOUS, CURRENT})
+    for key, row in _rows().items():
+        for field in COMPARED:
+            expected = row[field]
+            if isinstance(expected, float):
+                assert hourly[key][field] == pytest.approx(expected, rel=1e-9), (key, field)
+            else:
+                assert hourly[key][field] == expected, (key, field)

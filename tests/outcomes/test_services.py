@@ -80,12 +80,15 @@ def test_rewards__from_decisions_and_outcomes_rerun_changes_nothing(strategy_cat
     assert bandit_rewards_recompute()["updated"] == 0
 
 
-def test_rewards__drift_is_repaired(strategy_catalog):
+def test_rewards__drift_is_repaired_by_a_rebuild(strategy_catalog):
+    """An incremental run adds only what is new; a rebuild (`--all`) repairs figures that
+    drifted from the raw rows."""
     user = UserFactory()
     decision_make(user=user, context="SESSION")
     bandit_rewards_recompute()
     StrategyConfig.objects.filter(user=user).update(times_selected=99, total_reward=5.0)
-    bandit_rewards_recompute()
+    assert bandit_rewards_recompute()["updated"] == 0
+    bandit_rewards_recompute(rebuild=True)
     assert (
         sum(StrategyConfig.objects.filter(user=user).values_list("times_selected", flat=True)) == 1
     )
