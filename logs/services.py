@@ -99,27 +99,42 @@ def translation_log_create(*, user: Any, **fields: Any) -> TranslationLog:
     return cast(TranslationLog, _request_log_create(TranslationLog, user=user, **fields))
 
 
+PURGE_BATCH = 5000
+
+
 def request_logs_purge_expired(*, now: datetime.datetime | None = None) -> dict[str, int]:
-    """Delete request logs older than LOG_RETENTION_DAYS (one DELETE per table).
+    """Delete request logs older than LOG_RETENTION_DAYS, PURGE_BATCH rows per transaction so
+    that no lock is held for long.
 
     Idempotent and safe to run concurrently: each run deletes whatever is still expired.
     """
     cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.LOG_RETENTION_DAYS)
     deleted: dict[str, int] = {}
-    with transaction.atomic():
-        for model in (PersonalizationLog, TranslationLog):
-            count, _ = model.objects.filter(request_timestamp__lt=cutoff).delete()
-            deleted[model._meta.model_name or model.__name__] = count
-        if any(deleted.values()):
-            audit_event_record(
-                actor=None,
-                action=AuditEvent.Action.REQUEST_LOGS_PURGED,
-                target_type="logs.requestlog",
-                changes={
-                    "deleted": {"old": None, "new": deleted},
-                    "cutoff": {"old": None, "new": cutoff.isoformat()},
-                },
-            )
+    for model in (PersonalizationLog, TranslationLog):
+        total = 0
+        while True:
+            with transaction.atomic():
+                batch = list(
+                    model.objects.filter(request_timestamp__lt=cutoff).values_list("pk", flat=True)[
+                        :PURGE_BATCH
+                    ]
+                )
+                if batch:
+                    model.objects.filter(pk__in=batch).delete()
+            total += len(batch)
+            if len(batch) < PURGE_BATCH:
+                break
+        deleted[model._meta.model_name or model.__name__] = total
+    if any(deleted.values()):
+        audit_event_record(
+            actor=None,
+            action=AuditEvent.Action.REQUEST_LOGS_PURGED,
+            target_type="logs.requestlog",
+            changes={
+                "deleted": {"old": None, "new": deleted},
+                "cutoff": {"old": None, "new": cutoff.isoformat()},
+            },
+        )
     logger.info("purged request logs older than %s: %s", cutoff.isoformat(), deleted)
     return deleted
 

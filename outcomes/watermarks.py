@@ -125,6 +125,23 @@ def span_begin(task: str, tables: tuple[str, ...]) -> Span:
     return Span(task=task, postgresql=postgresql, previous=previous, current=current)
 
 
+def committed_by_last_run(task: str, alias: str, table: str) -> tuple[str, list[Any]] | None:
+    """SQL condition on `alias`: the row was committed by the time of `task`'s last run, so
+    that run has counted it; None if the task never ran. (The retention purge deletes only
+    decisions the reward run has counted.)"""
+    state = Watermark.objects.filter(task=task).values_list("state", flat=True).first()
+    if state is None:
+        return None
+    if connection.vendor == "postgresql":
+        if "snapshot" not in state:
+            return None
+        sql, params = _seen_by(state, alias, table)
+        return f"({alias}.txid IS NULL OR {sql})", params
+    if "ids" not in state:
+        return None
+    return f"({alias}.id <= %s)", [state["ids"].get(table, 0)]
+
+
 def span_commit(span: Span) -> None:
     """Record this run's watermark; call in the run's transaction, so a run that fails
     leaves the last one's."""

@@ -318,6 +318,9 @@ SPECTACULAR_SETTINGS = {
 # --- Attune -------------------------------------------------------------------------------
 
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=90)
+# The decision log (exposures, propensities) is kept this long; older decisions the reward
+# run has counted are purged daily in batches (outcomes/services/retention.py).
+DECISION_RETENTION_DAYS = env.int("DECISION_RETENTION_DAYS", default=400)
 
 # Local-only defaults for `manage.py seed`; production settings have none.
 SEED_ADMIN_USERNAME = env.str("SEED_ADMIN_USERNAME", default="admin")

@@ -21,7 +21,7 @@ def test_purge_task__deletes_expired(user):
     _old_and_new(user)
     result = purge_expired_logs.apply()
     assert result.successful()
-    assert result.get() == {"personalizationlog": 1, "translationlog": 0}
+    assert result.get() == {"personalizationlog": 1, "translationlog": 0, "decisions": 0}
     assert PersonalizationLog.objects.count() == 1
 
 
