@@ -19,7 +19,7 @@ from outcomes.services.effectiveness import effectiveness_windows_compute
 from outcomes.services.evaluation import bandit_reweight, experiment_evaluate
 from outcomes.services.ingest import outcome_record_many
 from outcomes.services.rewards import bandit_rewards_recompute
-from outcomes.sql import WindowIndex
+from outcomes.windows import WindowIndex
 from personalization.models import Preferences, User
 from personalization.seeding import SeedContext
 

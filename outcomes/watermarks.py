@@ -82,9 +82,17 @@ class Span:
     def new_rows(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """`queryset` narrowed to the rows `new` names (its model's own table)."""
         table = queryset.model._meta.db_table
-        sql, params = self.new(table, table)
-        # The SQL is this module's own text; every value travels as a parameter.
-        return queryset.filter(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611
+        return _narrowed(queryset, *self.new(table, table))
+
+    def seen_rows(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        """`queryset` narrowed to the rows `seen` names (its model's own table)."""
+        table = queryset.model._meta.db_table
+        return _narrowed(queryset, *self.seen(table, table))
+
+
+def _narrowed(queryset: QuerySet[Any], sql: str, params: list[Any]) -> QuerySet[Any]:
+    # The SQL is this module's own text; every value travels as a parameter.
+    return queryset.filter(RawSQL(sql, params, output_field=BooleanField()))  # noqa: S611
 
 
 def snapshot_xmin(snapshot: str) -> int:

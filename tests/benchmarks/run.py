@@ -329,7 +329,7 @@ elif name == "compute_effectiveness_windows":
     from django.conf import settings
     from outcomes.models import Outcome
     from outcomes.services.effectiveness import effectiveness_windows_compute
-    from outcomes.sql import WindowIndex
+    from outcomes.windows import WindowIndex
     windows = set(Outcome.objects.annotate(w=WindowIndex("occurred_at", days=settings.EFFECTIVENESS_WINDOW_DAYS)).values_list("w", flat=True).distinct().order_by())
     started = time.perf_counter()
     effectiveness_windows_compute(windows=windows)

@@ -1,4 +1,4 @@
-"""Column-wise reads and writes between the database and numpy (outcomes.sql, outcomes.pgbinary)
+"""Column-wise reads and writes between the database and numpy (config.arrays, config.pgbinary)
 and the key matching of the effectiveness computation; on SQLite and on PostgreSQL."""
 
 import datetime
@@ -9,12 +9,12 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
+from config import pgbinary
+from config.arrays import AnyOf, Codes, Labels, insert_arrays, query_arrays
 from experiments.models import Strategy
-from outcomes import pgbinary
 from outcomes.grouping import combine, joint_codes, lookup, take
 from outcomes.models import SCORE_FIELDS, Effectiveness
 from outcomes.samples import learner_samples
-from outcomes.sql import AnyOf, Codes, Labels, insert_arrays, query_arrays
 from tests.personalization.factories import UserFactory
 
 # --- pgbinary (pure) -------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from outcomes.models import Outcome
 from outcomes.services.effectiveness import effectiveness_windows_compute
-from outcomes.sql import WindowIndex
+from outcomes.windows import WindowIndex
 
 
 class Command(BaseCommand):
