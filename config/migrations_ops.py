@@ -8,7 +8,7 @@ from config.db import CurrentTransactionId
 
 
 def postgresql_only(sql: str, reverse_sql: str) -> migrations.RunPython:
-    """SQL that only PostgreSQL has (BRIN indexes); a no-op on other databases."""
+    """SQL for PostgreSQL only (indexes SQLite does not need or have); a no-op elsewhere."""
 
     def run(statement: str) -> Any:
         def apply(apps: Any, schema_editor: Any) -> None:

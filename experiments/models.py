@@ -353,8 +353,9 @@ class Decision(models.Model):
     latency_ms = models.FloatField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # The inserting transaction (PostgreSQL), for the reward run's watermark; BRIN indexes on
-    # it and on created_at (migration 0004, PostgreSQL only) find the newest and the expired.
+    # The inserting transaction (PostgreSQL), for the reward run's watermark; an index on it
+    # and a BRIN index on created_at (migration 0004, PostgreSQL only) find the newest rows
+    # and the expired ones.
     txid = models.BigIntegerField(
         null=True, blank=True, editable=False, db_default=CurrentTransactionId()
     )

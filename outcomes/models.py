@@ -76,8 +76,8 @@ class Outcome(TimeStampedModel):
     difficulty_level = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
-    # The inserting transaction (PostgreSQL), for the recomputations' watermarks; a BRIN
-    # index (migration 0004, PostgreSQL only) finds the newest rows.
+    # The inserting transaction (PostgreSQL), for the recomputations' watermarks; an index
+    # on it (migration 0004, PostgreSQL only) finds the newest rows.
     txid = models.BigIntegerField(
         null=True, blank=True, editable=False, db_default=CurrentTransactionId()
     )

@@ -7,7 +7,7 @@ good. So each row carries the id of the transaction that inserted it (`txid`, a 
 default), and a run keeps the snapshot it read under (`pg_current_snapshot()`): the rows
 new to this run are those whose transaction is visible in this run's snapshot and was not in
 the last one's. Nothing committed late or concurrently is skipped, nothing is read twice, and
-a BRIN index on `txid` (from the last snapshot's xmin up) finds them without reading history.
+an index on `txid` (from the last snapshot's xmin up) finds them without reading history.
 
 SQLite admits one writing transaction at a time, so rows commit in id order there and the
 highest id per table is the watermark.

@@ -1,5 +1,5 @@
 """The reward run's watermark and the retention purge (DESIGN.md §6): each decision's
-inserting transaction, BRIN indexes (PostgreSQL) on it and on created_at, and each config's
+inserting transaction, an index on it and a BRIN index on created_at (PostgreSQL only), and each config's
 count of purged decisions."""
 
 from django.db import migrations, models
@@ -20,8 +20,8 @@ class Migration(migrations.Migration):
             field=models.PositiveIntegerField(db_default=0, default=0),
         ),
         postgresql_only(
-            "CREATE INDEX exp_decision_txid_brin ON experiments_decision USING brin (txid)",
-            "DROP INDEX IF EXISTS exp_decision_txid_brin",
+            "CREATE INDEX exp_decision_txid_idx ON experiments_decision (txid)",
+            "DROP INDEX IF EXISTS exp_decision_txid_idx",
         ),
         postgresql_only(
             "CREATE INDEX exp_decision_created_brin ON experiments_decision "

@@ -1,5 +1,5 @@
 """Incremental recomputation (DESIGN.md §6): a watermark per task and each outcome's
-inserting transaction with a BRIN index (PostgreSQL); the created_at index that the old
+inserting transaction with an index (PostgreSQL only); the created_at index that the old
 watermark read is gone."""
 
 from django.db import migrations, models
@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
         ),
         AddTransactionId(model_name="outcome"),
         postgresql_only(
-            "CREATE INDEX out_outcome_txid_brin ON outcomes_outcome USING brin (txid)",
-            "DROP INDEX IF EXISTS out_outcome_txid_brin",
+            "CREATE INDEX out_outcome_txid_idx ON outcomes_outcome (txid)",
+            "DROP INDEX IF EXISTS out_outcome_txid_idx",
         ),
     ]

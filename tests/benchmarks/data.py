@@ -86,6 +86,59 @@ CROSS JOIN LATERAL (
 """
 
 
+# More history for the bench users: `decisions` decisions of their configs over the last
+# `weeks` weeks, each with an outcome (the table grows; the recent minute stays the same).
+GROW_SQL = """
+SET statement_timeout = 0;
+CREATE TEMP TABLE bench_configs AS
+SELECT c.id AS config_id, c.user_id, c.strategy_id, s.key, s.is_baseline,
+       row_number() OVER (ORDER BY c.user_id, s.key) - 1 AS n
+FROM experiments_strategyconfig c JOIN experiments_strategy s ON s.id = c.strategy_id
+JOIN personalization_user u ON u.id = c.user_id
+WHERE u.username LIKE 'bench-%';
+CREATE INDEX ON bench_configs (n);
+CREATE TEMP TABLE bench_new_decisions (id bigint);
+WITH made AS (
+    INSERT INTO experiments_decision (
+        user_id, context, strategy_id, config_id, source, params, propensity,
+        personalization_applied, latency_ms, created_at, updated_at)
+    SELECT b.user_id, 'MISSION', b.strategy_id, b.config_id, 'BANDIT', '{{}}', 0.25,
+           NOT b.is_baseline, 1.0, now() - random() * {weeks} * 7 * interval '1 day', now()
+    FROM generate_series(0, {decisions} - 1) AS g
+    JOIN bench_configs b ON b.n = (g::bigint * 7919 + {offset}) % (SELECT count(*) FROM bench_configs)
+    RETURNING id
+)
+INSERT INTO bench_new_decisions SELECT id FROM made;
+INSERT INTO outcomes_outcome (
+    user_id, event_id, payload_hash, decision_id, context, strategy_id, config_id,
+    personalization_applied, strategy_variant, outcome_type, occurred_at, retention_score,
+    completion_rate, engagement_score, reward, content_type, created_at, updated_at)
+SELECT d.user_id, '{tag}' || d.id, '', d.id, 'MISSION', d.strategy_id, d.config_id,
+       d.personalization_applied, s.key, 'MISSION_COMPLETED',
+       d.created_at, r.v, r.v, r.v, r.v, '', d.created_at, d.created_at
+FROM experiments_decision d
+JOIN bench_new_decisions n ON n.id = d.id
+JOIN experiments_strategy s ON s.id = d.strategy_id
+CROSS JOIN LATERAL (
+    SELECT least(1.0, greatest(0.0, 0.45 + CASE s.key WHEN 'pattern_heavy' THEN 0.10
+        WHEN 'balanced' THEN 0.06 WHEN 'prediction_heavy' THEN 0.03 ELSE 0 END
+        + (random() - 0.5) * 0.4 + d.id * 0)) AS v
+) AS r;
+DROP TABLE bench_new_decisions;
+DROP TABLE bench_configs;
+ANALYZE experiments_decision;
+ANALYZE outcomes_outcome;
+RESET statement_timeout;
+"""
+
+
+def add_history(*, decisions: int, tag: str, weeks: int = 12, offset: int = 0) -> None:
+    """`decisions` more decisions of the bench users, each with an outcome; event ids are
+    prefixed with `tag`. In one transaction, as one batch of traffic would commit."""
+    with connection.cursor() as cursor:
+        cursor.execute(GROW_SQL.format(decisions=decisions, tag=tag, weeks=weeks, offset=offset))
+
+
 def add_recent(*, outcomes: int, tag: str) -> None:
     """An hour passes: `outcomes` outcomes arrive (event ids prefixed with `tag`)."""
     with connection.cursor() as cursor:
