@@ -1,0 +1,108 @@
+"""Off-policy estimators (DESIGN.md §5.6): hand-computed values on a tiny log, and on
+simulated logs with known truth the intervals' coverage and the variance ordering."""
+
+import numpy as np
+import pytest
+
+from outcomes.ope import MIN_EFFECTIVE_SAMPLE, always, direct_model, policy_value
+
+
+def test_tiny_log__hand_computed():
+    # Two strategies. Logged: a = 0, 1, 1, 0 with propensities .5, .25, .75, .5; rewards
+    # 1, 0, 1, 0. Target: always strategy 1.
+    actions = np.array([0, 1, 1, 0])
+    propensities = np.array([0.5, 0.25, 0.75, 0.5])
+    rewards = np.array([1.0, 0.0, 1.0, 0.0])
+    value = policy_value(
+        actions=actions, propensities=propensities, rewards=rewards, target=always(1, 4, 2)
+    )
+    # w = 0, 4, 4/3, 0; w·r = 0, 0, 4/3, 0.
+    assert value.ips.value == pytest.approx((4 / 3) / 4)
+    assert value.snips.value == pytest.approx((4 / 3) / (4 + 4 / 3))
+    # q̂ = (0.5, 0.5); DR terms = 0.5 + w (r − 0.5) = 0.5, 0.5 − 2, 0.5 + 2/3, 0.5.
+    terms = np.array([0.5, -1.5, 0.5 + 2 / 3, 0.5])
+    assert value.dr.value == pytest.approx(terms.mean())
+    assert value.dr.standard_error == pytest.approx(terms.std(ddof=1) / 2)
+    assert value.ips.effective_sample_size == pytest.approx((16 / 3) ** 2 / (16 + 16 / 9))
+    ips_terms = np.array([0.0, 0.0, 4 / 3, 0.0])
+    assert value.ips.standard_error == pytest.approx(ips_terms.std(ddof=1) / 2)
+    assert value.ips.ci_lower == pytest.approx(
+        value.ips.value - 1.959964 * value.ips.standard_error
+    )
+    assert not value.ips.reliable  # far below MIN_EFFECTIVE_SAMPLE
+    assert list(direct_model(actions, rewards, 2)) == [0.5, 0.5]
+
+
+def test_undefined__no_decisions_or_no_weight__is_nan():
+    empty = policy_value(
+        actions=np.array([], dtype=int),
+        propensities=np.array([]),
+        rewards=np.array([]),
+        target=np.zeros((0, 2)),
+    )
+    assert np.isnan(empty.ips.value)
+    assert np.isnan(empty.snips.value)
+    never = policy_value(
+        actions=np.array([0, 0]),
+        propensities=np.array([1.0, 1.0]),
+        rewards=np.array([1.0, 0.0]),
+        target=always(1, 2, 2),
+    )
+    assert never.ips.value == 0.0  # IPS: no support, 0 with a zero-width interval
+    assert np.isnan(never.snips.value)  # SNIPS: Σw = 0, undefined
+    assert never.ips.effective_sample_size == 0.0
+
+
+MEANS = np.array([0.45, 0.47, 0.50, 0.55])
+
+
+def _log(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    """An ε-greedy logging policy whose greedy arm and ε vary by decision (as per-learner
+    bandits do), so propensities range from 0.05 to 0.85; Bernoulli-like rewards in [0, 1]."""
+    k = MEANS.size
+    greedy = rng.integers(0, k, n)
+    epsilon = rng.choice([0.2, 0.4, 0.8], n)
+    probs = np.repeat((epsilon / k)[:, None], k, axis=1)
+    probs[np.arange(n), greedy] += 1 - epsilon
+    cumulative = probs.cumsum(axis=1)
+    actions = (rng.uniform(size=n)[:, None] > cumulative).sum(axis=1)
+    rewards = np.clip(MEANS[actions] + rng.normal(0, 0.15, n), 0.0, 1.0)
+    return actions, probs[np.arange(n), actions], rewards
+
+
+def _true_value(strategy: int, rng: np.random.Generator) -> float:
+    draws = np.clip(MEANS[strategy] + rng.normal(0, 0.15, 2_000_000), 0.0, 1.0)
+    return float(draws.mean())
+
+
+@pytest.mark.parametrize("target_name", ["always strategy 3", "uniform"])
+def test_simulated_logs__intervals_cover_the_truth_and_snips_dr_beat_ips(target_name):
+    """400 logs of 1,000 decisions (seed 20): each estimator's 95% interval covers the true
+    value 90–98% of the time (one SE of a coverage rate here is about 1.1 points), and SNIPS
+    and DR vary less across logs than IPS for the deterministic target."""
+    rng = np.random.default_rng(20)
+    logs, n, k = 400, 1000, MEANS.size
+    if target_name == "uniform":
+        truth = float(np.mean([_true_value(a, np.random.default_rng(21 + a)) for a in range(k)]))
+        target = np.full((n, k), 1 / k)
+    else:
+        truth = _true_value(3, np.random.default_rng(21))
+        target = always(3, n, k)
+    covered = {"ips": 0, "snips": 0, "dr": 0}
+    values: dict[str, list[float]] = {name: [] for name in covered}
+    for _ in range(logs):
+        actions, propensities, rewards = _log(rng, n)
+        estimate = policy_value(
+            actions=actions, propensities=propensities, rewards=rewards, target=target
+        )
+        for name in covered:
+            figure = getattr(estimate, name)
+            covered[name] += figure.ci_lower <= truth <= figure.ci_upper
+            values[name].append(figure.value)
+        assert estimate.ips.effective_sample_size > MIN_EFFECTIVE_SAMPLE
+    for name, count in covered.items():
+        assert 0.90 <= count / logs <= 0.98, (name, count / logs)
+    if target_name != "uniform":
+        spread = {name: float(np.std(v)) for name, v in values.items()}
+        assert spread["snips"] < spread["ips"]
+        assert spread["dr"] < spread["ips"]
