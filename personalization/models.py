@@ -1,3 +1,6 @@
+import json
+import math
+import re
 from typing import Any
 
 from django.conf import settings
@@ -67,6 +70,37 @@ def software_background_error(value: Any) -> str | None:
     return None
 
 
+ATTRIBUTE_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+MAX_ATTRIBUTES = 50
+MAX_ATTRIBUTES_BYTES = 4096
+
+
+def attributes_error(value: Any) -> str | None:
+    """The client's own targeting attributes (DESIGN.md §3): {name: text|number|bool}, at most
+    50 keys named `[a-z][a-z0-9_]{0,39}`, at most 4 KB as JSON."""
+    if value in (None, {}):
+        return None
+    if not isinstance(value, dict):
+        return "Attributes must be an object of name: value."
+    if len(value) > MAX_ATTRIBUTES:
+        return f"At most {MAX_ATTRIBUTES} attributes ({len(value)} given)."
+    for key, item in value.items():
+        if not isinstance(key, str) or not ATTRIBUTE_KEY.fullmatch(key):
+            return (
+                f"Attribute name {key!r}: lower-case letters, digits and _, starting with a "
+                "letter, at most 40 characters."
+            )
+        number = isinstance(item, int | float) and not isinstance(item, bool)
+        if number and not math.isfinite(float(item)):
+            return f"Attribute {key!r} must be a finite number."
+        if not (number or isinstance(item, str | bool)):
+            return f"Attribute {key!r} must be text, a number or true/false."
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > MAX_ATTRIBUTES_BYTES:
+        return f"Attributes take at most 4 KB as JSON ({size:,} bytes given)."
+    return None
+
+
 def hardware_background_error(value: Any) -> str | None:
     """{level: NONE|BASIC|INTERMEDIATE|ADVANCED, domains: [HardwareDomain]}; an empty value
     means "not given"."""
@@ -113,6 +147,8 @@ class User(TimeStampedModel, AbstractUser):
     behavioral_analysis_enabled = models.BooleanField(default=True)
     learning_style_profiling_enabled = models.BooleanField(default=True)
     share_anonymized_patterns = models.BooleanField(default=False)
+    # The client application's own attributes of the learner, for experiment targeting.
+    attributes = models.JSONField(default=dict, blank=True)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -134,6 +170,7 @@ class User(TimeStampedModel, AbstractUser):
         errors = {
             "software_background": software_background_error(self.software_background),
             "hardware_background": hardware_background_error(self.hardware_background),
+            "attributes": attributes_error(self.attributes),
         }
         if any(errors.values()):
             raise ValidationError({field: msg for field, msg in errors.items() if msg})

@@ -17,6 +17,7 @@ from personalization.models import (
     Preferences,
     SkillAssessment,
     User,
+    attributes_error,
     hardware_background_error,
     software_background_error,
 )
@@ -33,6 +34,13 @@ def short_strings(*, max_length: int, max_items: int, **kwargs: Any) -> serializ
 # --- Profile ------------------------------------------------------------------------------
 
 
+def _checked_attributes(value: Any) -> Any:
+    message = attributes_error(value)
+    if message:
+        raise serializers.ValidationError(message)
+    return value or {}
+
+
 class ProfileUpdateSerializer(StrictSerializer):
     display_name = serializers.CharField(
         max_length=100,
@@ -44,6 +52,14 @@ class ProfileUpdateSerializer(StrictSerializer):
     behavioral_analysis_enabled = serializers.BooleanField()
     learning_style_profiling_enabled = serializers.BooleanField()
     share_anonymized_patterns = serializers.BooleanField()
+    attributes = serializers.JSONField(
+        allow_null=True,
+        help_text="The client's own targeting attributes: {name: text|number|bool}, at most 50 "
+        "keys named [a-z][a-z0-9_]{0,39}, at most 4 KB. Replaces the stored set.",
+    )
+
+    def validate_attributes(self, value: Any) -> Any:
+        return _checked_attributes(value)
 
     def validate_software_background(self, value: Any) -> Any:
         message = software_background_error(value)
@@ -118,6 +134,7 @@ class ProfileSerializer(serializers.ModelSerializer):
             "behavioral_analysis_enabled",
             "learning_style_profiling_enabled",
             "share_anonymized_patterns",
+            "attributes",
             "date_joined",
             "summary",
         ]
@@ -220,6 +237,14 @@ class UserCreateSerializer(StrictSerializer):
         allow_blank=True,
         error_messages={"max_length": "Display name must be 100 characters or less"},
     )
+    attributes = serializers.JSONField(
+        required=False,
+        help_text="The client's own targeting attributes: {name: text|number|bool}, at most 50 "
+        "keys named [a-z][a-z0-9_]{0,39}, at most 4 KB.",
+    )
+
+    def validate_attributes(self, value: Any) -> Any:
+        return _checked_attributes(value)
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -232,6 +257,7 @@ class UserSerializer(serializers.ModelSerializer):
             "email",
             "display_name",
             "profile_completed",
+            "attributes",
             "is_active",
             "date_joined",
         ]

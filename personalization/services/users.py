@@ -18,6 +18,7 @@ PROFILE_FIELDS = (
     "behavioral_analysis_enabled",
     "learning_style_profiling_enabled",
     "share_anonymized_patterns",
+    "attributes",
 )
 
 
@@ -37,6 +38,7 @@ def user_create(
     username: str = "",
     email: str = "",
     display_name: str = "",
+    attributes: dict[str, Any] | None = None,
 ) -> User:
     """A learner created by a client application. Has no usable password: the application
     acts for it with X-On-Behalf-Of. A taken external_id, username or email is 409."""
@@ -45,6 +47,7 @@ def user_create(
         email=email,
         external_id=external_id,
         display_name=display_name,
+        attributes=attributes or {},
     )
     user.set_unusable_password()
     duplicate = _duplicate_field(user)
