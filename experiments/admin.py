@@ -19,6 +19,8 @@ from experiments.models import (
     Context,
     Decision,
     Experiment,
+    Holdout,
+    Rollout,
     Strategy,
     StrategyConfig,
     Variant,
@@ -31,7 +33,10 @@ from experiments.services.experiments import (
     experiment_create,
     experiment_update,
 )
+from experiments.services.holdouts import HOLDOUT_FIELDS, holdout_create, holdout_update
+from experiments.services.rollouts import experiment_ship, rollout_deactivate
 from experiments.services.strategies import EDITABLE_FIELDS, strategy_create, strategy_update
+from experiments.targeting import targeting_summary
 from logs.admin import (
     AuditedModelAdmin,
     JSONFormFieldsMixin,
@@ -269,9 +274,12 @@ class ExperimentAdmin(AuditedModelAdmin):
         "complete_experiments",
         "force_complete_experiments",
         "cancel_experiments",
+        "ship_winners",
     ]
     readonly_fields = [
         "status",
+        "who_takes_part",
+        "shipped_at",
         "variant_metrics",
         "winning_variant",
         "statistical_significance",
@@ -296,6 +304,15 @@ class ExperimentAdmin(AuditedModelAdmin):
             },
         ),
         (
+            "Who takes part",
+            {
+                "fields": ("targeting", "who_takes_part", ("namespace_start", "namespace_end")),
+                "description": "Targeting rules must all hold (empty: everyone); they are "
+                "checked once, when a learner is assigned. ACTIVE experiments of one context "
+                "need disjoint namespace ranges.",
+            },
+        ),
+        (
             "Analysis",
             {
                 "fields": (
@@ -315,10 +332,20 @@ class ExperimentAdmin(AuditedModelAdmin):
                     "srm_p_value",
                     "evaluated_at",
                     "completed_at",
+                    "shipped_at",
                 )
             },
         ),
     )
+
+    @admin.display(description="In words")
+    def who_takes_part(self, obj: Experiment) -> str:
+        summary = targeting_summary(obj.targeting or [])
+        share = obj.namespace_end - obj.namespace_start
+        return (
+            f"{summary}; {obj.traffic_percent:g}% of the learners in namespace "
+            f"[{obj.namespace_start:g}, {obj.namespace_end:g}) ({share:.0%} of the context)"
+        )
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
@@ -384,6 +411,81 @@ class ExperimentAdmin(AuditedModelAdmin):
     @admin.action(description="Cancel selected experiments")
     def cancel_experiments(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
         self._apply(request, queryset, "cancel")
+
+    @admin.action(description="Ship the winner of selected experiments (becomes the rollout)")
+    def ship_winners(self, request: HttpRequest, queryset: QuerySet[Experiment]) -> None:
+        for experiment in queryset:
+            try:
+                rollout = experiment_ship(actor=request.user, experiment=experiment)
+            except DomainError as exc:
+                self.message_user(request, f"{experiment.name}: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{experiment.name}: {rollout.strategy.name} now serves "
+                    f"{rollout.get_context_display()}.",
+                    messages.SUCCESS,
+                )
+
+
+class HoldoutAdminForm(ServiceModelForm):
+    """Saved by holdout_create or holdout_update: an active holdout keeps its percent and
+    salt."""
+
+    contexts = forms.MultipleChoiceField(
+        choices=Context.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Leave all unticked to cover every context.",
+    )
+
+    class Meta:
+        model = Holdout
+        fields = list(HOLDOUT_FIELDS)
+
+    def _data(self) -> dict[str, Any]:
+        data = {
+            name: self.cleaned_data[name] for name in HOLDOUT_FIELDS if name in self.cleaned_data
+        }
+        data["contexts"] = list(data.get("contexts") or [])
+        return data
+
+    def write(self) -> Holdout:
+        if self.instance.pk is None:
+            return holdout_create(actor=self.actor, data=self._data())
+        stored = Holdout.objects.get(pk=self.instance.pk)
+        return holdout_update(actor=self.actor, holdout=stored, data=self._data())
+
+
+@admin.register(Holdout)
+class HoldoutAdmin(ServiceModelAdmin):
+    form = HoldoutAdminForm
+    list_display = ["name", "covers", "percent", "is_active", "started_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    readonly_fields = ["started_at"]
+
+    @admin.display(description="Contexts")
+    def covers(self, obj: Holdout) -> str:
+        return (
+            ", ".join(Context(c).label for c in obj.contexts) if obj.contexts else "every context"
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deactivate instead: the learners it held out stay in its results
+
+
+@admin.register(Rollout)
+class RolloutAdmin(ReadOnlyModelAdmin):
+    list_display = ["__str__", "context", "strategy", "experiment", "is_active", "created_at"]
+    list_filter = ["context", "is_active"]
+    actions = ["deactivate_rollouts"]
+
+    @admin.action(description="Deactivate selected rollouts (their learners get the baseline)")
+    def deactivate_rollouts(self, request: HttpRequest, queryset: QuerySet[Rollout]) -> None:
+        for rollout in queryset:
+            rollout_deactivate(actor=request.user, rollout=rollout)
+        self.message_user(request, f"{queryset.count()} rollout(s) inactive.", messages.SUCCESS)
 
 
 @admin.register(StrategyConfig)

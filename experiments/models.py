@@ -4,9 +4,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from config.db import CurrentTransactionId, TimeStampedModel
+from experiments.targeting import targeting_errors
 
 
 class Context(models.TextChoices):
@@ -202,6 +203,22 @@ class Experiment(TimeStampedModel):
         validators=[MinValueValidator(1e-6)],
         help_text="Bayesian engine: prior sd of the relative lift (empty: a flat prior).",
     )
+    # Who may enrol (DESIGN.md §4.1; empty: everyone) and where in the context's namespace
+    # the experiment lives: ACTIVE experiments of a context hold disjoint ranges, so a
+    # learner is in at most one of them.
+    targeting = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Rules that must all hold, e.g. [{"attr": "software_level", "op": "eq", '
+        '"value": "BEGINNER"}]. Empty: everyone. Evaluated once, at assignment.',
+    )
+    namespace_start = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    namespace_end = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    shipped_at = models.DateTimeField(null=True, blank=True)
     # Cached results of the last evaluation (DESIGN.md §5.3).
     variant_metrics = models.JSONField(default=dict, blank=True)
     winning_variant = models.ForeignKey(
@@ -215,10 +232,12 @@ class Experiment(TimeStampedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["context"],
-                condition=Q(status="ACTIVE"),
-                name="experiments_experiment_one_active_per_context",
+            models.CheckConstraint(
+                condition=Q(namespace_start__gte=0.0)
+                & Q(namespace_end__lte=1.0)
+                & Q(namespace_start__lt=F("namespace_end")),
+                name="experiments_experiment_namespace_range",
+                violation_error_message="The namespace range needs 0 ≤ start < end ≤ 1.",
             ),
             models.CheckConstraint(
                 condition=Q(traffic_percent__gte=0.0, traffic_percent__lte=100.0),
@@ -240,6 +259,13 @@ class Experiment(TimeStampedModel):
         super().clean()
         if self.start_date and self.end_date and self.end_date <= self.start_date:
             raise ValidationError({"end_date": "The end must come after the start."})
+        if self.namespace_start >= self.namespace_end:
+            raise ValidationError(
+                {"namespace_end": "The namespace range needs 0 ≤ start < end ≤ 1."}
+            )
+        errors = targeting_errors(self.targeting)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_bandit(self) -> bool:
@@ -328,8 +354,10 @@ class Decision(models.Model):
 
     class Source(models.TextChoices):
         DISABLED = "DISABLED", "Disabled by consent"
+        HOLDOUT = "HOLDOUT", "Holdout"
         EXPERIMENT = "EXPERIMENT", "Experiment"
         BANDIT = "BANDIT", "Adaptive bandit"
+        ROLLOUT = "ROLLOUT", "Rollout"
         BASELINE = "BASELINE", "Fixed"
 
     user = models.ForeignKey(
@@ -376,3 +404,75 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.context} → {self.strategy_id} ({self.source})"
+
+
+class Holdout(TimeStampedModel):
+    """A randomised control group (DESIGN.md §3): learners whose bucket falls below `percent`
+    get the baseline in every context it covers (empty `contexts`: all), which measures what
+    personalization as a whole is worth."""
+
+    name = models.CharField(max_length=200, unique=True)
+    contexts = models.JSONField(
+        default=list, blank=True, help_text="Contexts it covers; empty: every context."
+    )
+    percent = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(20.0)],
+        help_text="Share of learners held out, 0–20 %.",
+    )
+    salt = models.CharField(max_length=64, default=new_salt)
+    is_active = models.BooleanField(default=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(percent__gte=0.0, percent__lte=20.0),
+                name="experiments_holdout_percent_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def covers(self, context: str) -> bool:
+        return not self.contexts or context in self.contexts
+
+
+class Rollout(TimeStampedModel):
+    """The default strategy of a context for learners whom no experiment, holdout or bandit
+    decides for (§4 step 4), usually shipped from an experiment's winner."""
+
+    context = models.CharField(max_length=12, choices=Context.choices)
+    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="rollouts")
+    experiment = models.ForeignKey(
+        Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="rollouts"
+    )
+    variant = models.ForeignKey(
+        "Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["context"],
+                condition=Q(is_active=True),
+                name="experiments_rollout_one_active_per_context",
+                violation_error_message="A context has at most one active rollout.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_context_display()}: {self.strategy.name}"

@@ -29,6 +29,10 @@ class AuditEvent(TimeStampedModel):
         CONFIG_CHANGED = "CONFIG_CHANGED", "Strategy config changed"
         CONTENT_CHANGED = "CONTENT_CHANGED", "Content item changed"
         REQUEST_LOGS_PURGED = "REQUEST_LOGS_PURGED", "Request logs purged"
+        HOLDOUT_CREATED = "HOLDOUT_CREATED", "Holdout created"
+        HOLDOUT_CHANGED = "HOLDOUT_CHANGED", "Holdout changed"
+        EXPERIMENT_SHIPPED = "EXPERIMENT_SHIPPED", "Experiment shipped"
+        ROLLOUT_DEACTIVATED = "ROLLOUT_DEACTIVATED", "Rollout deactivated"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

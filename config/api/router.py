@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from config.api.views import ObtainTokenView
+from experiments.api.holdouts import HoldoutViewSet, RolloutViewSet
 from experiments.api.views import (
     DecisionViewSet,
     ExperimentViewSet,
@@ -46,6 +47,8 @@ router.register("interactions", InteractionViewSet, basename="interaction")
 router.register("strategies", StrategyViewSet, basename="strategy")
 router.register("configs", StrategyConfigViewSet, basename="config")
 router.register("experiments", ExperimentViewSet, basename="experiment")
+router.register("holdouts", HoldoutViewSet, basename="holdout")
+router.register("rollouts", RolloutViewSet, basename="rollout")
 router.register("decisions", DecisionViewSet, basename="decision")
 router.register("outcomes", OutcomeViewSet, basename="outcome")
 router.register("effectiveness", EffectivenessViewSet, basename="effectiveness")

@@ -308,6 +308,7 @@ SPECTACULAR_SETTINGS = {
         "ExperimentStatusEnum": "config.api.enums.EXPERIMENT_STATUS",
         "ContentItemTypeEnum": "config.api.enums.CONTENT_ITEM_TYPE",
         "OutcomeContentTypeEnum": "config.api.enums.OUTCOME_CONTENT_TYPE",
+        "ContextEnum": "config.api.enums.CONTEXT",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from config.api.serializers import FiniteFloatField, SafeDateTimeField, StrictSerializer
 from experiments.models import Context, Decision, Experiment, Strategy, StrategyConfig, Variant
 from experiments.params import params_errors
+from experiments.targeting import targeting_errors, targeting_summary
 
 
 def _params_validation(context: str, params: Any, *, complete: bool) -> None:
@@ -125,6 +126,11 @@ class ExperimentSerializer(serializers.ModelSerializer):
     winning_variant = serializers.SlugRelatedField(  # type: ignore[var-annotated]
         slug_field="key", read_only=True, allow_null=True
     )
+    targeting_summary = serializers.SerializerMethodField()
+
+    def get_targeting_summary(self, experiment: Experiment) -> str:
+        """Who may enrol, in a sentence ("everyone" without rules)."""
+        return targeting_summary(experiment.targeting or [])
 
     class Meta:
         model = Experiment
@@ -152,6 +158,10 @@ class ExperimentSerializer(serializers.ModelSerializer):
             "cuped",
             "prior_mean",
             "prior_sd",
+            "targeting",
+            "targeting_summary",
+            "namespace_start",
+            "namespace_end",
             "variants",
             "variant_metrics",
             "winning_variant",
@@ -159,6 +169,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
             "srm_p_value",
             "evaluated_at",
             "completed_at",
+            "shipped_at",
             "created_at",
         ]
         read_only_fields = fields
@@ -186,6 +197,15 @@ class ExperimentInputSerializer(StrictSerializer):
     cuped = serializers.BooleanField(required=False)
     prior_mean = FiniteFloatField(required=False, allow_null=True, min_value=-10.0, max_value=10.0)
     prior_sd = FiniteFloatField(required=False, allow_null=True, min_value=1e-6, max_value=100.0)
+    targeting = serializers.JSONField(
+        required=False,
+        help_text='Rules that must all hold (DESIGN.md §4.1): [{"attr", "op", "value"}], attr '
+        "one of software_level, hardware_level, learning_style, preferred_language, "
+        "personalization_level, profile_completed, days_since_joined or attributes.<name>; op "
+        "one of eq, neq, in, nin, gte, lte, exists. Empty: everyone.",
+    )
+    namespace_start = FiniteFloatField(required=False, min_value=0.0, max_value=1.0)
+    namespace_end = FiniteFloatField(required=False, min_value=0.0, max_value=1.0)
     variants = VariantInputSerializer(many=True, required=False)
 
     def validate_name(self, value: str) -> str:
@@ -200,6 +220,16 @@ class ExperimentInputSerializer(StrictSerializer):
         start, end = attrs.get("start_date"), attrs.get("end_date")
         if start and end and end <= start:
             raise serializers.ValidationError({"end_date": "The end must come after the start."})
+        if "targeting" in attrs:
+            errors = targeting_errors(attrs["targeting"])
+            if errors:
+                raise serializers.ValidationError(errors)
+        low = attrs.get("namespace_start", getattr(self.instance, "namespace_start", 0.0))
+        high = attrs.get("namespace_end", getattr(self.instance, "namespace_end", 1.0))
+        if low >= high:
+            raise serializers.ValidationError(
+                {"namespace_end": "The namespace range needs 0 ≤ start < end ≤ 1."}
+            )
         return attrs
 
 

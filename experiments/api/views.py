@@ -17,6 +17,7 @@ from config.api.permissions import (
 )
 from experiments import selectors
 from experiments.api import serializers
+from experiments.api.holdouts import RolloutSerializer, ShipSerializer
 from experiments.filters import (
     DecisionFilter,
     ExperimentFilter,
@@ -24,7 +25,7 @@ from experiments.filters import (
     StrategyFilter,
 )
 from experiments.models import Experiment
-from experiments.services import configs, decisions, experiments, strategies
+from experiments.services import configs, decisions, experiments, rollouts, strategies
 
 CONFLICT = OpenApiResponse(description="The experiment's state does not allow this (409).")
 
@@ -197,6 +198,27 @@ class ExperimentViewSet(
             actor=caller_of(request), experiment=self.get_object()
         )
         return self._respond(experiment)
+
+    @extend_schema(
+        request=ShipSerializer,
+        responses={
+            201: RolloutSerializer,
+            404: OpenApiResponse(description="No such variant."),
+            409: CONFLICT,
+        },
+        description="Make the winner of a COMPLETED experiment (or the named variant of an "
+        "ACTIVE or COMPLETED one) the context's rollout, replacing the previous one.",
+    )
+    @action(detail=True, methods=["post"])
+    def ship(self, request: Request, pk: str | None = None) -> Response:
+        payload = ShipSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        rollout = rollouts.experiment_ship(
+            actor=caller_of(request),
+            experiment=self.get_object(),
+            variant=payload.validated_data.get("variant"),
+        )
+        return Response(RolloutSerializer(rollout).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["decisions"])

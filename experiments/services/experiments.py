@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.db import serialized
 from config.errors import ConflictError
 from experiments.catalog import catalog_invalidate
 from experiments.models import Experiment, Strategy, Variant
@@ -53,6 +54,9 @@ EXPERIMENT_FIELDS = (
     "cuped",
     "prior_mean",
     "prior_sd",
+    "targeting",
+    "namespace_start",
+    "namespace_end",
 )
 VARIANT_FIELDS = ("key", "name", "strategy", "params", "weight", "is_control")
 MAX_WEIGHT = 1_000_000.0
@@ -108,13 +112,24 @@ def _save(experiment: Experiment) -> None:
     try:
         with transaction.atomic():
             experiment.save()
-    except IntegrityError as exc:
-        # The one-ACTIVE-per-context constraint, when a concurrent start won the race.
-        raise ConflictError(
-            f"Another experiment is already ACTIVE in {experiment.context}; "
-            "complete or cancel it first.",
-            code="context_busy",
-        ) from exc
+    except IntegrityError as exc:  # a check constraint the validation above did not foresee
+        raise ConflictError(f"Experiment {experiment.name!r} could not be saved: {exc}.") from exc
+
+
+def namespace_overlap(experiment: Experiment) -> Experiment | None:
+    """The ACTIVE experiment of the same context whose namespace range overlaps this one's
+    (ranges are half-open, [start, end)), if any."""
+    return (
+        Experiment.objects.filter(
+            context=experiment.context,
+            status=Status.ACTIVE,
+            namespace_start__lt=experiment.namespace_end,
+            namespace_end__gt=experiment.namespace_start,
+        )
+        .exclude(pk=experiment.pk)
+        .order_by("namespace_start")
+        .first()
+    )
 
 
 @transaction.atomic
@@ -242,16 +257,19 @@ def experiment_start(
             code="not_ready",
         )
     if target == Status.ACTIVE:
-        running = (
-            Experiment.objects.filter(context=experiment.context, status=Status.ACTIVE)
-            .exclude(pk=experiment.pk)
-            .first()
-        )
+        # Starts in one context are serialised, so two overlapping ranges cannot both pass
+        # the check below.
+        serialized(f"experiments.start:{experiment.context}")
+        running = namespace_overlap(experiment)
         if running is not None:
             raise ConflictError(
-                f"Experiment {running.name!r} (id {running.pk}) is already ACTIVE in "
-                f"{experiment.context}; complete or cancel it first.",
-                code="context_busy",
+                f"Experiment {running.name!r} (id {running.pk}) is ACTIVE in "
+                f"{experiment.context} on namespace [{running.namespace_start:g}, "
+                f"{running.namespace_end:g}), which overlaps [{experiment.namespace_start:g}, "
+                f"{experiment.namespace_end:g}); give this one a disjoint range, or complete "
+                "or cancel the other first.",
+                code="namespace_overlap",
+                attr="namespace_start",
             )
         if experiment.is_bandit:
             count = experiment.variants.count()
