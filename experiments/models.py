@@ -423,6 +423,9 @@ class Holdout(TimeStampedModel):
     salt = models.CharField(max_length=64, default=new_salt)
     is_active = models.BooleanField(default=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # What personalization as a whole is worth, as of the last hourly evaluation.
+    results = models.JSONField(default=dict, blank=True)
+    evaluated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -378,3 +378,42 @@ def _winner(design: Design, comparisons: list[dict[str, Any]]) -> tuple[str | No
         f"No treatment beats control at alpha {design.alpha:g} with {design.method}: the best "
         f"is {best['variant']}, {direction} control, p = {best['adjusted_p_value']:.2g}."
     )
+
+
+def holdout_lift(
+    held_out: np.ndarray, others: np.ndarray, *, alpha: float = 0.05, tuning: float = 5000.0
+) -> dict[str, Any]:
+    """What personalization as a whole is worth (DESIGN.md §3 Holdout): each learner's mean
+    reward as one value, everyone else against the held-out learners — a randomised
+    comparison, unlike the effectiveness windows. The difference's interval is the
+    always-valid one of §5.3 (the hourly evaluation looks at it every hour), the relative
+    lift's too; undefined figures are None."""
+    held, rest = stats.Sample.of(held_out), stats.Sample.of(others)
+
+    def unadjusted(sample: stats.Sample) -> stats.AdjustedSample:
+        return stats.AdjustedSample(
+            sample.n, sample.mean, sample.variance, sample.mean, sample.variance
+        )
+
+    n_total = held.n + rest.n
+    absolute = stats.effect(unadjusted(rest), unadjusted(held), relative=False)
+    relative = stats.effect(unadjusted(rest), unadjusted(held), relative=True)
+    tested = stats.sequential_test(absolute, n_total, alpha=alpha, tuning=tuning)
+    lift = stats.sequential_test(relative, n_total, alpha=alpha, tuning=tuning)
+
+    def figure(value: float) -> float | None:
+        return float(value) if np.isfinite(value) else None
+
+    return {
+        "method": "always-valid difference of learner means (sequential)",
+        "holdout": {"learners": held.n, "mean": figure(held.mean)},
+        "everyone_else": {"learners": rest.n, "mean": figure(rest.mean)},
+        "difference": figure(tested.estimate),
+        "ci_lower": figure(tested.ci_lower),
+        "ci_upper": figure(tested.ci_upper),
+        "p_value": figure(tested.p_value),
+        "relative_lift": figure(lift.estimate),
+        "relative_ci_lower": figure(lift.ci_lower),
+        "relative_ci_upper": figure(lift.ci_upper),
+        "significant": bool(np.isfinite(tested.p_value) and tested.p_value < alpha),
+    }

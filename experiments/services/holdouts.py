@@ -75,3 +75,8 @@ def holdout_update(*, actor: Any, holdout: Holdout, data: dict[str, Any]) -> Hol
             actor=actor, action=AuditEvent.Action.HOLDOUT_CHANGED, target=holdout, changes=changes
         )
     return holdout
+
+
+def holdout_results_set(*, holdout: Holdout, results: dict[str, Any], evaluated_at: Any) -> None:
+    """Store the hourly evaluation's figures (outcomes.services.holdouts)."""
+    Holdout.objects.filter(pk=holdout.pk).update(results=results, evaluated_at=evaluated_at)

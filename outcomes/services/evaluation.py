@@ -237,7 +237,15 @@ def experiments_evaluate_due(*, now: datetime.datetime | None = None) -> dict[st
             experiment.refresh_from_db()
             experiment_evaluate(experiment=experiment, now=now)
             completed += 1
-    return {"started": started, "evaluated": evaluated, "completed": completed}
+    from outcomes.services.holdouts import holdouts_evaluate_active
+
+    holdouts = holdouts_evaluate_active(now=now)
+    return {
+        "started": started,
+        "evaluated": evaluated,
+        "completed": completed,
+        "holdouts": holdouts,
+    }
 
 
 def bandit_weights_update(

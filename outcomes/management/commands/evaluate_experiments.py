@@ -14,6 +14,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"started {result['started']}, evaluated {result['evaluated']}, "
-                f"completed {result['completed']}"
+                f"completed {result['completed']}; {result['holdouts']} holdout(s) evaluated"
             )
         )
