@@ -400,6 +400,12 @@ def add_submissions(strategies: dict[str, Strategy], token_user: User) -> dict[s
             "variants-1-params": '{"duration": 45}',
             "variants-1-weight": "1",
         },
+        "experiments.holdout": {
+            "name": "Walk holdout",
+            "percent": "5",
+            "salt": "walk-salt",
+            "is_active": "on",
+        },
         "personalization.user": {
             "username": "walker",
             "usable_password": "true",
