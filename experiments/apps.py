@@ -16,3 +16,4 @@ class ExperimentsConfig(AppConfig):
             register_user_data(model)
         register_seed_step(order=30, name="strategy catalog", run=seeding.seed_strategy_catalog)
         register_seed_step(order=40, name="demo experiment", run=seeding.seed_demo_experiment)
+        register_seed_step(order=45, name="demo holdout", run=seeding.seed_demo_holdout)

@@ -5,9 +5,10 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import transaction
 
-from experiments.models import Context, Experiment, Strategy
+from experiments.models import Context, Experiment, Holdout, Strategy
 from experiments.services.decisions import decision_make
 from experiments.services.experiments import experiment_create, experiment_start
+from experiments.services.holdouts import holdout_create
 from experiments.services.strategies import strategy_catalog_load
 from logs.models import AuditEvent
 from logs.selectors import audit_system_target_ids
@@ -19,6 +20,7 @@ DEMO_EXPERIMENT = "Mission pacing: balanced vs conservative"
 # knows which experiments seed may own).
 DEMO_BANDIT = "Session pacing bandit"
 SEED_EXPERIMENTS = (DEMO_EXPERIMENT, DEMO_BANDIT)
+DEMO_HOLDOUT = "Personalization holdout"
 
 
 def seed_owned_experiments(names: Iterable[str] = SEED_EXPERIMENTS) -> list[Experiment]:
@@ -96,3 +98,15 @@ def seed_demo_experiment(context: SeedContext) -> str:
     assigned = experiment.assignments.filter(user=demo).select_related("variant").first()
     where = f"demo user in {assigned.variant.key!r}" if assigned else "demo user not assigned"
     return f"demo experiment: {experiment.status}, {where}"
+
+
+@transaction.atomic
+def seed_demo_holdout(context: SeedContext) -> str:
+    """A 5% holdout over every context, so the overview shows what personalization as a
+    whole is worth. Created once; a holdout of that name that seed did not create is left
+    alone, and seed never changes one."""
+    existing = Holdout.objects.filter(name=DEMO_HOLDOUT).first()
+    if existing is not None:
+        return f"demo holdout: {DEMO_HOLDOUT!r} exists ({existing.percent:g}%); left alone"
+    holdout = holdout_create(actor=None, data={"name": DEMO_HOLDOUT, "percent": 5.0})
+    return f"demo holdout: {holdout.percent:g}% of learners in every context"

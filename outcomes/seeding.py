@@ -10,13 +10,19 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from experiments.models import Assignment, Context, Decision, Experiment, Strategy
-from experiments.seeding import DEMO_BANDIT, seed_experiment_get, seed_owned_experiments
+from experiments.models import Assignment, Context, Decision, Experiment, Holdout, Strategy
+from experiments.seeding import (
+    DEMO_BANDIT,
+    DEMO_HOLDOUT,
+    seed_experiment_get,
+    seed_owned_experiments,
+)
 from experiments.services.decisions import decision_make
 from experiments.services.experiments import experiment_create, experiment_start
 from outcomes.models import Outcome
 from outcomes.services.effectiveness import effectiveness_windows_compute
 from outcomes.services.evaluation import bandit_reweight, experiment_evaluate
+from outcomes.services.holdouts import holdout_evaluate
 from outcomes.services.ingest import outcome_record_many
 from outcomes.services.rewards import bandit_rewards_recompute
 from outcomes.windows import WindowIndex
@@ -220,6 +226,9 @@ def seed_outcome_history(context: SeedContext) -> str:
             bandit_reweight(bandit, now=at, as_of=at, seed=seed + days + step)
     for experiment in own:
         experiment_evaluate(experiment=experiment, now=now)
+    holdout = Holdout.objects.filter(name=DEMO_HOLDOUT, is_active=True).first()
+    if holdout is not None:
+        holdout_evaluate(holdout=holdout, now=now)
     return (
         f"history: {len(learners)} learners, {decisions} new decisions, {outcomes} new outcomes; "
         f"{effect['global']} GLOBAL and {effect['user']} USER effectiveness rows; "

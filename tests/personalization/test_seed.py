@@ -258,3 +258,16 @@ def test_seed__bandit_passes_burn_in_and_later_cohorts_follow_the_moved_weights(
     later = Assignment.objects.filter(experiment=bandit, assigned_at__gte=moved.computed_at)
     assert later.count() >= 10
     assert later.filter(variant__key="pattern_heavy").count() > later.count() / 2
+
+
+@pytest.mark.django_db
+def test_seed__a_holdout_exists_and_is_evaluated():
+    from experiments.models import Holdout
+
+    _seed()
+    holdout = Holdout.objects.get(name="Personalization holdout")
+    assert (holdout.percent, holdout.contexts, holdout.is_active) == (5.0, [], True)
+    assert holdout.evaluated_at is not None
+    assert "everyone_else" in holdout.results
+    _seed()
+    assert Holdout.objects.count() == 1
