@@ -19,6 +19,7 @@ class AuditEvent(TimeStampedModel):
         PROFILE_UPDATED = "PROFILE_UPDATED", "Profile updated"
         USER_CREATED = "USER_CREATED", "User created"
         USER_ERASED = "USER_ERASED", "User erased"
+        USER_MERGED = "USER_MERGED", "User merged"
         EXPERIMENT_CREATED = "EXPERIMENT_CREATED", "Experiment created"
         EXPERIMENT_UPDATED = "EXPERIMENT_UPDATED", "Experiment updated"
         EXPERIMENT_SCHEDULED = "EXPERIMENT_SCHEDULED", "Experiment scheduled"

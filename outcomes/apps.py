@@ -7,13 +7,19 @@ class OutcomesConfig(AppConfig):
     verbose_name = "Outcomes and effectiveness"
 
     def ready(self) -> None:
+        from experiments.models import StrategyConfig
         from outcomes import admin as _admin  # noqa: F401 - adds "Evaluate now" to experiments
         from outcomes import seeding
+        from outcomes.merge import outcomes_merge, reward_figures_rebuild
         from outcomes.models import Effectiveness, Outcome
-        from personalization.registry import register_user_data
+        from personalization.registry import register_user_data, register_user_merge
         from personalization.seeding import register_seed_step
 
         register_user_data(Outcome)
         register_user_data(Effectiveness)
+        # Outcomes first, while the merged learner's configs still say which strategy each
+        # outcome was for; the figures last, once every row has moved.
+        register_user_merge(Outcome, merge=outcomes_merge, order=10)
+        register_user_merge(StrategyConfig, merge=reward_figures_rebuild, order=90)
         register_seed_step(order=50, name="demo bandit", run=seeding.seed_demo_bandit)
         register_seed_step(order=60, name="outcome history", run=seeding.seed_outcome_history)

@@ -19,7 +19,7 @@ class PersonalizationConfig(AppConfig):
             SkillProfile,
             User,
         )
-        from personalization.registry import register_user_data
+        from personalization.registry import register_user_data, register_user_merge
 
         seeding.register_builtin_steps()
         signals.connect()
@@ -34,3 +34,7 @@ class PersonalizationConfig(AppConfig):
         register_user_data(AuditEvent, owner_field="actor")
         register_user_data(Token, secret_fields=frozenset({"key"}))
         register_user_data(LogEntry)
+        for model in (Interaction, SkillAssessment, PersonalizationLog, TranslationLog):
+            register_user_merge(model)
+        for model in (Preferences, SkillProfile):  # the survivor's own wins
+            register_user_merge(model, one_per_user=True)

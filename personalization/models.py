@@ -149,6 +149,10 @@ class User(TimeStampedModel, AbstractUser):
     share_anonymized_patterns = models.BooleanField(default=False)
     # The client application's own attributes of the learner, for experiment targeting.
     attributes = models.JSONField(default=dict, blank=True)
+    # Set when this learner was merged into another (users/{id}/merge/): the row is a
+    # tombstone without personal data, and its old reference finds the survivor (the
+    # survivor's id; not a foreign key, so a tombstone is never data about the survivor).
+    merged_into = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -4,7 +4,9 @@ Higher apps (experiments, outcomes, recommendations) register here from their
 `AppConfig.ready()`:
 
 * **user data**: every model that holds rows about a user, for `me/export/` and for erasure;
-* **profile summaries**: a section of the `me/` summary (e.g. recommendation counts).
+* **profile summaries**: a section of the `me/` summary (e.g. recommendation counts);
+* **merges**: how a model's rows move when one learner is merged into another
+  (`users/{id}/merge/`).
 
 Dependencies keep pointing one way: personalization only ever calls what was registered.
 """
@@ -63,3 +65,43 @@ def user_data_sources() -> list[UserDataSource]:
 
 def profile_summaries() -> list[ProfileSummary]:
     return sorted(_summaries.values(), key=lambda s: s.name)
+
+
+@dataclass(frozen=True)
+class UserMerge:
+    """How rows of `model` move from a merged learner to the surviving one. Rows whose
+    `keys` (with the owner, and within `condition` when given) the survivor already has
+    stay behind and are erased with the merged learner: the survivor's row wins. With
+    `one_per_user`, the merged learner's row moves only if the survivor has none. `merge`,
+    when given, does the whole move itself: merge(source, target)."""
+
+    model: type[models.Model]
+    keys: tuple[str, ...] = ()
+    condition: Any = None
+    one_per_user: bool = False
+    merge: Callable[[Any, Any], int] | None = None
+    order: int = 50
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label_lower
+
+
+_merges: dict[str, UserMerge] = {}
+
+
+def register_user_merge(
+    model: type[models.Model],
+    *,
+    keys: tuple[str, ...] = (),
+    condition: Any = None,
+    one_per_user: bool = False,
+    merge: Callable[[Any, Any], int] | None = None,
+    order: int = 50,
+) -> None:
+    rule = UserMerge(model, keys, condition, one_per_user, merge, order)
+    _merges[rule.label] = rule
+
+
+def user_merges() -> list[UserMerge]:
+    return sorted(_merges.values(), key=lambda m: (m.order, m.label))

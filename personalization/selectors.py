@@ -28,13 +28,20 @@ def user_get_by_reference(*, reference: str) -> User | None:
     external id "2" never resolves to Attune user 2."""
     if "\x00" in reference or len(reference) > MAX_REFERENCE_LENGTH:
         return None
-    users = User.objects.filter(is_active=True)
+    users = User.objects.filter(Q(is_active=True) | Q(merged_into__isnull=False))
     if reference.startswith(ID_PREFIX):
         number = reference[len(ID_PREFIX) :]
         if not (number.isascii() and number.isdigit() and len(number) < 19):
             return None
-        return users.filter(pk=int(number)).first()
-    return users.filter(external_id=reference).first()
+        found = users.filter(pk=int(number)).first()
+    else:
+        found = users.filter(external_id=reference).first()
+    # A learner merged into another (users/{id}/merge/) is found as the survivor.
+    for _ in range(5):
+        if found is None or found.merged_into is None:
+            break
+        found = User.objects.filter(pk=found.merged_into).first()
+    return found if found is not None and found.is_active else None
 
 
 def learners(queryset: QuerySet[User]) -> QuerySet[User]:

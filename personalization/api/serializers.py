@@ -262,3 +262,17 @@ class UserSerializer(serializers.ModelSerializer):
             "date_joined",
         ]
         read_only_fields = fields
+
+
+class UserMergeSerializer(StrictSerializer):
+    """{"from": <reference>}: the learner merged into this one, named as X-On-Behalf-Of
+    names learners (an external id, or `id:<attune id>`)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "from": serializers.CharField(
+                max_length=300,
+                help_text="The learner to merge into this one: their external id, or "
+                "id:<attune id>.",
+            )
+        }

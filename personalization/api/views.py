@@ -2,18 +2,19 @@ from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.permissions import CanActForUsers, caller_of, owner_scope
 from config.api.schema import BATCH_LIMIT
-from config.errors import PayloadTooLargeError
+from config.errors import NotFoundError, PayloadTooLargeError
 from personalization import selectors
 from personalization.api import serializers
 from personalization.filters import InteractionFilter, UserFilter
 from personalization.models import User
-from personalization.services import interactions, preferences, skills, users
+from personalization.services import interactions, merge, preferences, skills, users
 
 RECENT_ASSESSMENTS = 50
 
@@ -219,3 +220,29 @@ class UserViewSet(
         payload.is_valid(raise_exception=True)
         user = users.user_create(actor=caller_of(request), **payload.validated_data)
         return Response(self.get_serializer(user).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=serializers.UserMergeSerializer,
+        responses={
+            200: serializers.UserSerializer,
+            404: OpenApiResponse(description="No such learner (this one, or `from`)."),
+            409: OpenApiResponse(description="The same learner, or not a learner."),
+        },
+        description="Merge the learner named by `from` (e.g. the anonymous identity a learner "
+        "used before signing in) into this one (DESIGN.md §10): their decisions, outcomes, "
+        "interactions, recommendations, paths and logs move here; where both have a row of "
+        "one key this learner's wins; the other identity is erased, and its reference finds "
+        "this learner from now on.",
+    )
+    @action(detail=True, methods=["post"])
+    def merge(self, request: Request, pk: str | None = None) -> Response:
+        target = self.get_object()
+        payload = serializers.UserMergeSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        reference = payload.validated_data["from"]
+        source = selectors.user_get_by_reference(reference=reference)
+        if source is None or not self.get_queryset().filter(pk=source.pk).exists():
+            raise NotFoundError(f"No learner {reference!r} to merge.", attr="from")
+        merge.user_merge(actor=caller_of(request), target=target, source=source)
+        target.refresh_from_db()
+        return Response(self.get_serializer(target).data)

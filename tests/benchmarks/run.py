@@ -526,7 +526,10 @@ def table(results: dict[str, Any]) -> str:
         ingest_row(i),
     ]
     labels = {
-        "recompute_bandit_rewards": ("recompute_bandit_rewards --all (a rebuild)", "≤ 3×, < 300 MB"),
+        "recompute_bandit_rewards": (
+            "recompute_bandit_rewards --all (a rebuild)",
+            "≤ 3×, < 300 MB",
+        ),
         "hourly_effectiveness": (
             "compute_effectiveness_windows, hourly run after "
             f"{r['hourly_effectiveness']['new_outcomes']:,} new outcomes",

@@ -48,6 +48,14 @@ def _decisions_with_assignment(user: User) -> None:
     decision_make(user=user, context="MISSION")
 
 
+def _rollout(user: User) -> None:
+    """A rollout the user shipped (staff do; the row names who created it)."""
+    from experiments.models import Rollout, Strategy
+
+    strategy = Strategy.objects.get(context="CONTENT", key="balanced")
+    Rollout.objects.create(context="CONTENT", strategy=strategy, created_by=user)
+
+
 def _outcome_and_effectiveness(user: User) -> None:
     from outcomes.models import Outcome
     from outcomes.services.effectiveness import effectiveness_windows_compute
@@ -118,6 +126,7 @@ ROW_MAKERS: dict[str, Callable[[User], object]] = {
     "outcomes.effectiveness": _outcome_and_effectiveness,
     "recommendations.recommendation": _recommendations_and_path,
     "recommendations.learningpath": _recommendations_and_path,
+    "experiments.rollout": _rollout,
 }
 
 
