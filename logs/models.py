@@ -29,6 +29,8 @@ class AuditEvent(TimeStampedModel):
         CONFIG_CHANGED = "CONFIG_CHANGED", "Strategy config changed"
         CONTENT_CHANGED = "CONTENT_CHANGED", "Content item changed"
         REQUEST_LOGS_PURGED = "REQUEST_LOGS_PURGED", "Request logs purged"
+        WEBHOOK_CHANGED = "WEBHOOK_CHANGED", "Webhook endpoint changed"
+        WEBHOOK_RETRIED = "WEBHOOK_RETRIED", "Webhook delivery retried"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
