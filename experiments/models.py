@@ -471,4 +471,4 @@ class WebhookDelivery(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event} → {self.endpoint_id} ({self.get_status_display()})"
+        return f"{self.get_event_display()} to {self.endpoint} ({self.get_status_display()})"

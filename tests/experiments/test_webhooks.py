@@ -34,7 +34,7 @@ from tests.experiments.factories import make_experiment
 from tests.personalization.factories import ServiceAccountFactory, StaffFactory, UserFactory
 
 Status = WebhookDelivery.Status
-T0 = datetime.datetime(2026, 3, 2, 12, 0, tzinfo=datetime.UTC)
+T0 = datetime.datetime(2025, 3, 2, 12, 0, tzinfo=datetime.UTC)
 WEBHOOKS = "/api/v1/webhooks/"
 
 
@@ -457,6 +457,22 @@ def test_task_and_command__deliver_the_due(receiver):
     second.refresh_from_db()
     assert second.status == Status.DELIVERED
     assert len(receiver.requests) == 2
+
+
+@pytest.mark.django_db
+def test_command__one_delivery_or_handed_to_the_workers(receiver, monkeypatch):
+    delivery = emit_one(endpoint_for(receiver))
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(tasks.deliver_webhooks, "delay", lambda **kw: queued.append(kw))
+    out = StringIO()
+    call_command("deliver_webhooks", "--enqueue", stdout=out)
+    assert "Handed 1" in out.getvalue()
+    assert queued == [{"delivery_id": delivery.pk}]
+    call_command("deliver_webhooks", "--id", str(delivery.pk), stdout=out)
+    assert f"Delivery {delivery.pk}: DELIVERED" in out.getvalue()
+    assert str(WebhookDelivery.objects.get(pk=delivery.pk)) == (
+        "Experiment started to Receiver (Delivered)"
+    )
 
 
 def test_task__registered_on_beat_every_minute_with_the_reliability_options():
