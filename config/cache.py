@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -90,6 +90,26 @@ def outage_of(location: str) -> Outage:
         return _outages.setdefault(location, Outage(location))
 
 
+class ReusedClientRedisCacheClient(RedisCacheClient):
+    """Django's client, keeping one `redis.Redis` per connection pool. Django builds a new one
+    (with its table of response callbacks) on every cache call, which costs several times the
+    round trip to Redis itself; a `redis.Redis` is safe to share between threads, and its pool
+    replaces its connections after a fork."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        django_client: Any = self  # Django's private helpers are not in the stubs
+        index = django_client._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            pool = django_client._get_connection_pool(index)
+            client = self._clients.setdefault(index, django_client._client(connection_pool=pool))
+        return client
+
+
 class FailOpenRedisCache(RedisCache):
     """Django's RedisCache, answering as if every key were absent while Redis is unreachable:
     `get` gives the default, `add` and `touch` and `delete` give False, `incr` raises the
@@ -101,6 +121,7 @@ class FailOpenRedisCache(RedisCache):
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
+        self._class = ReusedClientRedisCacheClient
         self.retry_after = float(params.get("RETRY_AFTER", 5.0))
         self.outage = outage_of(server if isinstance(server, str) else ",".join(server))
 

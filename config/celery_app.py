@@ -42,6 +42,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
             "task": "recommendations.expire_stale",
             "schedule": crontab(minute="30", hour="2"),
         },
+        "experiments.deliver_webhooks": {
+            "task": "experiments.deliver_webhooks",
+            "schedule": 60.0,
+        },
         "logs.purge_expired_logs": {
             "task": "logs.purge_expired_logs",
             "schedule": crontab(minute="17", hour="3"),

@@ -14,6 +14,7 @@ from experiments.api.serializers import (
 )
 from experiments.catalog import catalog_invalidate
 from experiments.models import (
+    SUBSCRIBABLE_EVENTS,
     Assignment,
     BanditWeightSnapshot,
     Context,
@@ -24,6 +25,8 @@ from experiments.models import (
     Strategy,
     StrategyConfig,
     Variant,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from experiments.selectors import experiment_results_display
 from experiments.services import experiments as experiment_services
@@ -36,6 +39,14 @@ from experiments.services.experiments import (
 from experiments.services.holdouts import HOLDOUT_FIELDS, holdout_create, holdout_update
 from experiments.services.rollouts import experiment_ship, rollout_deactivate
 from experiments.services.strategies import EDITABLE_FIELDS, strategy_create, strategy_update
+from experiments.services.webhooks import (
+    MIN_SECRET_LENGTH,
+    webhook_delivery_retry,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_update,
+    webhook_secret_new,
+)
 from experiments.targeting import targeting_summary
 from logs.admin import (
     AuditedModelAdmin,
@@ -537,3 +548,129 @@ class BanditWeightSnapshotAdmin(ReadOnlyModelAdmin):
     list_display = ["computed_at", "experiment", "weights", "seed"]
     list_filter = ["experiment"]
     list_select_related = ["experiment"]
+
+
+# --- Webhooks -------------------------------------------------------------------------------
+
+
+class WebhookEndpointAdminForm(ServiceModelForm):
+    """Saved by webhook_endpoint_create / webhook_endpoint_update, which check the URL
+    (http or https, no private address unless WEBHOOK_ALLOW_PRIVATE) and the events. The
+    secret can be typed (or generated) when the endpoint is added and is never shown again."""
+
+    events = forms.MultipleChoiceField(
+        choices=[(event.value, event.label) for event in SUBSCRIBABLE_EVENTS],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["name", "url", "events", "is_active"]
+
+    def _data(self) -> dict[str, Any]:
+        names = ["name", "url", "events", "is_active", "secret"]
+        return {name: self.cleaned_data[name] for name in names if name in self.cleaned_data}
+
+    def write(self) -> WebhookEndpoint:
+        if self.instance.pk is None:
+            return webhook_endpoint_create(actor=self.actor, data=self._data())
+        return webhook_endpoint_update(actor=self.actor, endpoint=self.instance, data=self._data())
+
+
+class WebhookEndpointAddForm(WebhookEndpointAdminForm):
+    secret = forms.CharField(
+        required=False,
+        max_length=200,
+        min_length=MIN_SECRET_LENGTH,
+        help_text="Leave blank to generate one. It is shown once, after saving.",
+    )
+
+    class Meta(WebhookEndpointAdminForm.Meta):
+        fields = ["name", "url", "events", "is_active", "secret"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ServiceModelAdmin):
+    list_display = ["__str__", "url", "is_active", "event_list", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "url"]
+    readonly_fields = ["created_at", "updated_at"]
+    actions = ["rotate_secrets"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        kwargs["form"] = WebhookEndpointAddForm if obj is None else WebhookEndpointAdminForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = ["name", "url", "events", "is_active"]
+        return [*fields, "secret"] if obj is None else [*fields, "created_at", "updated_at"]
+
+    @admin.display(description="events")
+    def event_list(self, obj: WebhookEndpoint) -> str:
+        return ", ".join(obj.events) if isinstance(obj.events, list) else ""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            self.message_user(
+                request,
+                f"{obj}: the signing secret is {obj.secret} — store it now, it is not shown again.",
+                messages.WARNING,
+            )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        webhook_endpoint_delete(actor=request.user, endpoint=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            webhook_endpoint_delete(actor=request.user, endpoint=endpoint)
+
+    @admin.action(description="Rotate the secret of selected endpoints (shown once)")
+    def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            secret = webhook_secret_new()
+            try:
+                webhook_endpoint_update(
+                    actor=request.user, endpoint=endpoint, data={"secret": secret}
+                )
+            except ValidationError as exc:
+                self.message_user(request, f"{endpoint}: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{endpoint}: the new signing secret is {secret} — store it now, it is not "
+                    "shown again.",
+                    messages.WARNING,
+                )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyModelAdmin):
+    list_display = [
+        "created_at",
+        "event",
+        "endpoint",
+        "status",
+        "attempts",
+        "response_code",
+        "next_attempt_at",
+        "delivered_at",
+    ]
+    list_filter = ["status", "event", "endpoint"]
+    search_fields = ["endpoint__name", "endpoint__url", "last_error"]
+    list_select_related = ["endpoint"]
+    date_hierarchy = "created_at"
+    actions = ["retry_now"]
+
+    @admin.action(description="Retry selected deliveries now")
+    def retry_now(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
+        for delivery in queryset:
+            try:
+                webhook_delivery_retry(actor=request.user, delivery=delivery)
+            except DomainError as exc:
+                self.message_user(request, f"Delivery {delivery.pk}: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"Delivery {delivery.pk}: queued for now.", messages.SUCCESS
+                )

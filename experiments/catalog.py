@@ -1,11 +1,21 @@
 """Cached reads for the decide call (DESIGN.md §4 budget): each context's strategies and
 its active experiment, and the population model (mean reward per strategy, the prior
-strength and within-learner variance of §5.5). Held in the shared
-cache (Redis in production) and dropped by every write that changes them, after commit."""
+strength and within-learner variance of §5.5).
+
+Each process keeps what it read in its own memory, valid while a version number held in the
+shared cache (Redis in production) is unchanged: a decide call then costs one cache read of a
+small integer instead of unpickling the catalog. A process that misses reads the shared copy
+stored under the current version (so one database load serves every process), else loads from
+the database. Every write that changes them replaces the version, now and again after commit;
+an entry loaded under a replaced version is never used again."""
 
 import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -14,10 +24,78 @@ from django.db.models import Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Cast
 
 from experiments import bandits
-from experiments.models import Context, Experiment, Strategy, StrategyConfig
+from experiments.models import Experiment, Strategy, StrategyConfig
 
-CATALOG_KEY = "experiments:catalog:{context}"
-POPULATION_KEY = "experiments:population:{context}"
+CATALOG_KEY = "experiments:catalog:{version}:{context}"
+CATALOG_VERSION_KEY = "experiments:catalog:version"
+POPULATION_KEY = "experiments:population:{version}:{context}"
+POPULATION_VERSION_KEY = "experiments:population:version"
+
+T = TypeVar("T")
+
+
+class VersionedCache(Generic[T]):
+    """One value per context, held in this process while the shared version key keeps the
+    version it was read under and its lifetime (`seconds_setting`) has not run out.
+
+    Without a version in the shared cache (a cold or cleared cache) a new one is added before
+    anything is loaded, so a load can never be filed under a version that a later change
+    replaced. With the shared cache unreachable there is no version: every call loads from
+    the database and nothing is kept (the fail-open behaviour of config/cache.py)."""
+
+    def __init__(
+        self,
+        *,
+        version_key: str,
+        data_key: str,
+        seconds_setting: str,
+        load: Callable[[str], T],
+    ) -> None:
+        self.version_key = version_key
+        self.data_key = data_key
+        self.seconds_setting = seconds_setting
+        self.load = load
+        self.local: dict[str, tuple[int, float, T]] = {}
+        self.lock = threading.Lock()
+
+    def version(self) -> int | None:
+        version = cache.get(self.version_key)
+        if version is None:
+            fresh = secrets.randbits(62)
+            if cache.add(self.version_key, fresh, timeout=None):
+                return fresh
+            version = cache.get(self.version_key)  # another process added one first
+        return version
+
+    def get(self, context: str) -> T:
+        version = self.version()
+        entry = self.local.get(context)
+        if entry is not None and entry[0] == version and time.time() < entry[1]:
+            return entry[2]
+        if version is None:
+            return self.load(context)
+        key = self.data_key.format(version=version, context=context)
+        shared = cache.get(key)
+        if shared is not None and time.time() < shared[0]:
+            expires, value = shared
+        else:
+            seconds = getattr(settings, self.seconds_setting)
+            expires, value = time.time() + seconds, self.load(context)
+            cache.set(key, (expires, value), seconds)
+        with self.lock:
+            self.local[context] = (version, expires, value)
+        return value
+
+    def invalidate(self) -> None:
+        # Now, and again after commit: a request that reloads between the two would otherwise
+        # keep what the transaction is about to replace under the version it read.
+        def replace() -> None:
+            cache.set(self.version_key, secrets.randbits(62), timeout=None)
+            with self.lock:
+                self.local.clear()
+
+        replace()
+        transaction.on_commit(replace)
 
 
 @dataclass(frozen=True)
@@ -107,13 +185,17 @@ def _load_catalog(context: str) -> ContextCatalog:
     return ContextCatalog(context=context, strategies=strategies, experiment=entry)
 
 
+_catalogs: VersionedCache[ContextCatalog] = VersionedCache(
+    version_key=CATALOG_VERSION_KEY,
+    data_key=CATALOG_KEY,
+    seconds_setting="CATALOG_CACHE_SECONDS",
+    load=_load_catalog,
+)
+
+
 def context_catalog(context: str) -> ContextCatalog:
-    key = CATALOG_KEY.format(context=context)
-    catalog = cache.get(key)
-    if catalog is None:
-        catalog = _load_catalog(context)
-        cache.set(key, catalog, settings.CATALOG_CACHE_SECONDS)
-    return catalog
+    """The context's active strategies and active experiment (one cache read when warm)."""
+    return _catalogs.get(context)
 
 
 @dataclass(frozen=True)
@@ -189,35 +271,35 @@ def _strategy_sums(context: str) -> dict[int, bandits.ArmSums]:
     return result
 
 
+def _load_population(context: str) -> PopulationModel:
+    sums = _strategy_sums(context)
+    return PopulationModel(
+        means={sid: arm.total / arm.rewards for sid, arm in sums.items() if arm.rewards},
+        rewards={sid: arm.rewards for sid, arm in sums.items()},
+        prior=bandits.population_prior_from_sums(
+            list(sums.values()), fallback=settings.BANDIT_PRIOR_STRENGTH
+        ),
+    )
+
+
+_populations: VersionedCache[PopulationModel] = VersionedCache(
+    version_key=POPULATION_VERSION_KEY,
+    data_key=POPULATION_KEY,
+    seconds_setting="POPULATION_CACHE_SECONDS",
+    load=_load_population,
+)
+
+
 def population_model(context: str) -> PopulationModel:
     """Cached like the catalog, dropped when rewards are recomputed."""
-    key = POPULATION_KEY.format(context=context)
-    model = cache.get(key)
-    if model is None:
-        sums = _strategy_sums(context)
-        model = PopulationModel(
-            means={sid: arm.total / arm.rewards for sid, arm in sums.items() if arm.rewards},
-            rewards={sid: arm.rewards for sid, arm in sums.items()},
-            prior=bandits.population_prior_from_sums(
-                list(sums.values()), fallback=settings.BANDIT_PRIOR_STRENGTH
-            ),
-        )
-        cache.set(key, model, settings.POPULATION_CACHE_SECONDS)
-    return model
-
-
-def _drop(keys: list[str]) -> None:
-    # Now, and again after commit: a request that reloads the catalog between the two would
-    # otherwise cache what the transaction is about to replace.
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    return _populations.get(context)
 
 
 def catalog_invalidate() -> None:
     """Drop every context's cached strategies and active experiment."""
-    _drop([CATALOG_KEY.format(context=c) for c in Context.values])
+    _catalogs.invalidate()
 
 
 def population_invalidate() -> None:
     """Drop the cached population means (after rewards are recomputed)."""
-    _drop([POPULATION_KEY.format(context=c) for c in Context.values])
+    _populations.invalidate()

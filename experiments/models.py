@@ -1,8 +1,10 @@
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -479,3 +481,97 @@ class Rollout(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.get_context_display()}: {self.strategy.name}"
+
+
+class WebhookEvent(models.TextChoices):
+    """What a webhook endpoint can subscribe to (DESIGN.md §3). `ping` is sent only by
+    `webhooks/{id}/test/`."""
+
+    EXPERIMENT_STARTED = "experiment.started", "Experiment started"
+    EXPERIMENT_COMPLETED = "experiment.completed", "Experiment completed"
+    EXPERIMENT_CANCELLED = "experiment.cancelled", "Experiment cancelled"
+    EXPERIMENT_SHIPPED = "experiment.shipped", "Experiment shipped"
+    EXPERIMENT_SRM_DETECTED = "experiment.srm_detected", "Sample-ratio mismatch detected"
+    EXPERIMENT_WINNER_FOUND = "experiment.winner_found", "Experiment winner found"
+    HOLDOUT_CHANGED = "holdout.changed", "Holdout changed"
+    USER_ERASED = "user.erased", "User erased"
+    PING = "ping", "Ping (test deliveries)"
+
+
+SUBSCRIBABLE_EVENTS = [event for event in WebhookEvent if event != WebhookEvent.PING]
+
+
+def validate_webhook_events(value: object) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Subscribe to at least one event, as a list.")
+    known = {str(event) for event in SUBSCRIBABLE_EVENTS}
+    unknown = [event for event in value if not isinstance(event, str) or event not in known]
+    if unknown:
+        raise ValidationError(
+            f"Unknown events {unknown!r}; choose from {', '.join(sorted(known))}."
+        )
+    if len(set(value)) != len(value):
+        raise ValidationError("Each event may appear once.")
+
+
+class WebhookEndpoint(TimeStampedModel):
+    """Where Attune POSTs signed events. The secret signs every delivery; the API shows it
+    once, when the endpoint is created."""
+
+    name = models.CharField(max_length=100, blank=True)
+    url = models.URLField(max_length=500, validators=[URLValidator(schemes=["http", "https"])])
+    secret = models.CharField(max_length=200)
+    events = models.JSONField(default=list, validators=[validate_webhook_events])
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name or urlsplit(self.url).hostname or self.url
+
+
+class WebhookDelivery(TimeStampedModel):
+    """One event for one endpoint, and how its delivery went (DESIGN.md §3, §6)."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        DELIVERED = "DELIVERED", "Delivered"
+        FAILED = "FAILED", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="DELIVERED") | Q(delivered_at__isnull=False),
+                name="experiments_webhookdelivery_delivered_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="PENDING") | Q(next_attempt_at__isnull=False),
+                name="experiments_webhookdelivery_pending_has_next_attempt",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(status="PENDING"),
+                name="exp_webhook_due_idx",
+            ),
+            models.Index(fields=["endpoint", "-created_at"], name="exp_webhook_endpoint_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} to {self.endpoint} ({self.get_status_display()})"

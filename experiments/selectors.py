@@ -1,3 +1,4 @@
+import datetime
 from typing import Any
 
 from django.db.models import Prefetch, QuerySet
@@ -9,7 +10,15 @@ from experiments.filters import (
     StrategyConfigFilter,
     StrategyFilter,
 )
-from experiments.models import Decision, Experiment, Strategy, StrategyConfig, Variant
+from experiments.models import (
+    Decision,
+    Experiment,
+    Strategy,
+    StrategyConfig,
+    Variant,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 def strategy_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Strategy]:
@@ -108,3 +117,29 @@ def experiment_results_display(experiment: Experiment) -> dict[str, Any]:
         "means_chart": charts.interval_chart(intervals),
         "allocation_chart": allocation,
     }
+
+
+def webhook_endpoint_list() -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.order_by("-created_at", "-id")
+
+
+def webhook_delivery_list(*, endpoint: WebhookEndpoint | None = None) -> QuerySet[WebhookDelivery]:
+    """Newest first."""
+    queryset = WebhookDelivery.objects.select_related("endpoint").order_by("-created_at", "-id")
+    if endpoint is not None:
+        queryset = queryset.filter(endpoint=endpoint)
+    return queryset
+
+
+def webhook_delivery_due_ids(*, now: datetime.datetime, limit: int) -> list[int]:
+    """PENDING deliveries whose next attempt has come, longest-due first (the partial index
+    exp_webhook_due_idx); deliveries of deactivated endpoints wait until it is active again."""
+    return list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING,
+            next_attempt_at__lte=now,
+            endpoint__is_active=True,
+        )
+        .order_by("next_attempt_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )

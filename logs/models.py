@@ -34,6 +34,8 @@ class AuditEvent(TimeStampedModel):
         HOLDOUT_CHANGED = "HOLDOUT_CHANGED", "Holdout changed"
         EXPERIMENT_SHIPPED = "EXPERIMENT_SHIPPED", "Experiment shipped"
         ROLLOUT_DEACTIVATED = "ROLLOUT_DEACTIVATED", "Rollout deactivated"
+        WEBHOOK_CHANGED = "WEBHOOK_CHANGED", "Webhook endpoint changed"
+        WEBHOOK_RETRIED = "WEBHOOK_RETRIED", "Webhook delivery retried"
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

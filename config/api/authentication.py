@@ -10,7 +10,10 @@ inactive user is 404."""
 import re
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
+from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
 from config.api.permissions import acts_for_users, is_learner
@@ -51,12 +54,51 @@ class OnBehalfOfMixin:
         return target, auth
 
 
+# Stands for the token's key while the lookup is compiled; replaced by the real key per call.
+_KEY_PLACEHOLDER = "0" * 40
+_token_statements: dict[str, tuple[str, tuple[Any, ...], int]] = {}
+
+
+def _token_statement() -> tuple[str, tuple[Any, ...], int]:
+    """The token lookup, compiled by the ORM once per process and database instead of on
+    every request: the SQL reading the token's user, its parameters, and where the key goes
+    among them."""
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
+    statement = _token_statements.get(vendor)
+    if statement is None:
+        from personalization.models import User
+
+        queryset = User.objects.filter(auth_token__key=_KEY_PLACEHOLDER)
+        sql, params = queryset.query.sql_with_params()
+        statement = (sql, tuple(params), list(params).index(_KEY_PLACEHOLDER))
+        _token_statements[vendor] = statement
+    return statement
+
+
+def token_user(key: str) -> Any:
+    """The active or inactive user holding this token, or None: one query."""
+    from personalization.models import User
+
+    sql, params, position = _token_statement()
+    bound = list(params)
+    bound[position] = key
+    return next(iter(User.objects.raw(sql, bound)), None)
+
+
 class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         # Tokens are 40 hex characters; anything else (a NUL byte…) never reaches the database.
         if not TOKEN_KEY.fullmatch(key):
             raise exceptions.AuthenticationFailed("Invalid token.")
-        return super().authenticate_credentials(key)
+        user = token_user(key)
+        if user is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        # The token as DRF's own lookup answers it, without reading its row again.
+        token = Token(key=key, user=user)
+        token._state.adding = False
+        return user, token
 
 
 class SessionAuthentication(OnBehalfOfMixin, authentication.SessionAuthentication):

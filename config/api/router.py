@@ -11,6 +11,7 @@ from experiments.api.views import (
     StrategyConfigViewSet,
     StrategyViewSet,
 )
+from experiments.api.webhooks import WebhookEndpointViewSet
 from logs.api.views import (
     AuditEventViewSet,
     PersonalizationLogViewSet,
@@ -56,6 +57,7 @@ router.register("content-items", ContentItemViewSet, basename="content-item")
 router.register("recommendations", RecommendationViewSet, basename="recommendation")
 router.register("learning-paths", LearningPathViewSet, basename="learning-path")
 router.register("audit", AuditEventViewSet, basename="audit-event")
+router.register("webhooks", WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),

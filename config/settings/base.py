@@ -355,6 +355,14 @@ BANDIT_UPDATE_MINUTES = env.int("BANDIT_UPDATE_MINUTES", default=15)
 CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
 POPULATION_CACHE_SECONDS = env.int("POPULATION_CACHE_SECONDS", default=60)
 
+# Webhooks (DESIGN.md §3, §6). Endpoints whose host resolves to a loopback or private
+# address are refused unless WEBHOOK_ALLOW_PRIVATE (local and test settings allow them).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# Seconds a receiver has to answer one POST (connect, send and answer each).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Due deliveries the periodic run hands to the workers at most per run.
+WEBHOOK_DISPATCH_BATCH = env.int("WEBHOOK_DISPATCH_BATCH", default=500)
+
 # Outcomes and effectiveness (DESIGN.md §5)
 OUTCOME_REWARD_WEIGHTS = {
     "retention_score": 0.3,

@@ -1,11 +1,20 @@
-"""The decide call (DESIGN.md §4)."""
+"""The decide call (DESIGN.md §4).
 
+On a warm cache a decision costs two SQL statements beside authentication: one read of
+everything it needs about the learner in the context (preferences, the assignment to the
+context's active experiment, the strategy configs; `_learner_state`), and the INSERT of the
+decision. Configs are created, an assignment stored and the active config switched only when
+they change."""
+
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from config.errors import ConflictError, PermissionDeniedError
@@ -22,6 +31,7 @@ from experiments.catalog import (
 from experiments.models import Assignment, Decision, Experiment, StrategyConfig
 from experiments.params import overlay
 from experiments.services.configs import config_activate, configs_for_context
+from personalization.models import Preferences
 from personalization.roles import LEARNER_REQUIRED, LEARNER_REQUIRED_MESSAGE, is_learner
 
 Source = Decision.Source
@@ -45,6 +55,60 @@ class Choice:
     variant: VariantEntry | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LearnerPreferences:
+    """The Preferences fields the decide call reads (the model's defaults when none are
+    stored)."""
+
+    personalization_level: str
+    auto_adapt_enabled: bool
+    mission_personalization_enabled: bool
+    content_personalization_enabled: bool
+    assessment_personalization_enabled: bool
+    session_personalization_enabled: bool
+    disabled_features: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class ConfigState:
+    """A StrategyConfig as the decide call reads it."""
+
+    id: int
+    strategy_id: int
+    params: dict[str, Any]
+    is_active: bool
+    times_rewarded: int
+    avg_reward: float
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerState:
+    preferences: LearnerPreferences
+    assignment: tuple[int, float] | None  # (variant id, propensity)
+    configs: dict[int, ConfigState]  # by strategy id
+
+
+PREFERENCE_FIELDS = tuple(LearnerPreferences.__dataclass_fields__)
+CONFIG_FIELDS = tuple(ConfigState.__dataclass_fields__)
+# What Decision rows are inserted with; columns left out (ids, database defaults) are the
+# database's to fill.
+DECISION_FIELDS = (
+    "user",
+    "context",
+    "strategy",
+    "config",
+    "experiment",
+    "variant",
+    "source",
+    "params",
+    "propensity",
+    "personalization_applied",
+    "latency_ms",
+    "created_at",
+    "updated_at",
+)
+
+
 def new_generator() -> np.random.Generator:
     """Fresh entropy for each decision; tests pass their own seeded generator."""
     return np.random.default_rng()
@@ -60,17 +124,157 @@ def consent_denied(preferences: Any, context: str) -> bool:
     )
 
 
+_statements: dict[str, tuple[str, str]] = {}
+
+
+def _sql() -> tuple[str, str]:
+    """The two statements of the warm path, written once per database vendor from the models'
+    table and column names: the learner read and the decision INSERT."""
+    statements = _statements.get(connection.vendor)
+    if statements is None:
+        statements = _statements[connection.vendor] = (_learner_sql(), _insert_sql())
+    return statements
+
+
+def _field(model: Any, name: str) -> "Field[Any, Any]":
+    return cast("Field[Any, Any]", model._meta.get_field(name))
+
+
+def _quoted(model: Any, name: str) -> str:
+    return connection.ops.quote_name(str(_field(model, name).column))
+
+
+def _column(model: Any, alias: str, name: str) -> str:
+    return f"{alias}.{_quoted(model, name)}"
+
+
+def _table(model: Any, alias: str) -> str:
+    return f"{connection.ops.quote_name(model._meta.db_table)} {alias}"
+
+
+def _learner_sql() -> str:
+    """One row per config of the learner in the context (one row of NULL configs before the
+    first decision), each carrying the learner's preferences (NULL: none stored) and their
+    assignment to the given experiment (NULL: none). Parameters: experiment id (or NULL),
+    context, user id."""
+    user_model = Preferences._meta.get_field("user").related_model
+    select = [
+        _column(Preferences, "p", "id"),
+        *(_column(Preferences, "p", name) for name in PREFERENCE_FIELDS),
+        _column(Assignment, "a", "variant"),
+        _column(Assignment, "a", "propensity"),
+        *(_column(StrategyConfig, "c", name) for name in CONFIG_FIELDS),
+    ]
+    user_id = _column(user_model, "u", "id")
+    return (
+        f"SELECT {', '.join(select)} FROM {_table(user_model, 'u')}"  # noqa: S608 (model names)
+        f" LEFT JOIN {_table(Preferences, 'p')} ON {_column(Preferences, 'p', 'user')} = {user_id}"
+        f" LEFT JOIN {_table(Assignment, 'a')} ON {_column(Assignment, 'a', 'user')} = {user_id}"
+        f" AND {_column(Assignment, 'a', 'experiment')} = %s"
+        f" LEFT JOIN {_table(StrategyConfig, 'c')}"
+        f" ON {_column(StrategyConfig, 'c', 'user')} = {user_id}"
+        f" AND {_column(StrategyConfig, 'c', 'context')} = %s"
+        f" WHERE {user_id} = %s"
+    )
+
+
+def _insert_sql() -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(_quoted(Decision, name) for name in DECISION_FIELDS)
+    sql = (
+        f"INSERT INTO {quote(Decision._meta.db_table)} ({columns}) "  # noqa: S608 (model names)
+        f"VALUES ({', '.join(['%s'] * len(DECISION_FIELDS))})"
+    )
+    if connection.features.can_return_columns_from_insert:
+        sql += f" RETURNING {_quoted(Decision, 'id')}"
+    return sql
+
+
+_default_preferences: LearnerPreferences | None = None
+
+
+def _preferences_defaults() -> LearnerPreferences:
+    global _default_preferences
+    if _default_preferences is None:
+        values = {name: _field(Preferences, name).get_default() for name in PREFERENCE_FIELDS}
+        values["disabled_features"] = tuple(values["disabled_features"])
+        _default_preferences = LearnerPreferences(**values)
+    return _default_preferences
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _learner_state(*, user: Any, catalog: ContextCatalog) -> LearnerState:
+    """Preferences, assignment and configs of `user` in the catalog's context: one query."""
+    experiment = catalog.experiment
+    with connection.cursor() as cursor:
+        cursor.execute(_sql()[0], [experiment.id if experiment else None, catalog.context, user.pk])
+        rows = cursor.fetchall()
+    if not rows:  # the user is gone
+        return LearnerState(preferences=_preferences_defaults(), assignment=None, configs={})
+    first = rows[0]
+    count = len(PREFERENCE_FIELDS)
+    if first[0] is None:
+        preferences = _preferences_defaults()
+    else:
+        level, auto, mission, content, assessment, session, disabled = first[1 : count + 1]
+        preferences = LearnerPreferences(
+            personalization_level=level,
+            auto_adapt_enabled=bool(auto),
+            mission_personalization_enabled=bool(mission),
+            content_personalization_enabled=bool(content),
+            assessment_personalization_enabled=bool(assessment),
+            session_personalization_enabled=bool(session),
+            disabled_features=tuple(_json(disabled) or ()),
+        )
+    variant_id, propensity = first[count + 1], first[count + 2]
+    configs: dict[int, ConfigState] = {}
+    for row in rows:
+        config_id, strategy_id, params, active, rewarded, avg = row[count + 3 :]
+        if config_id is not None:
+            configs[strategy_id] = ConfigState(
+                id=config_id,
+                strategy_id=strategy_id,
+                params=_json(params) or {},
+                is_active=bool(active),
+                times_rewarded=rewarded,
+                avg_reward=avg,
+            )
+    return LearnerState(
+        preferences=preferences,
+        assignment=None if variant_id is None else (variant_id, propensity),
+        configs=configs,
+    )
+
+
+def _configs_created(*, user: Any, catalog: ContextCatalog) -> dict[int, ConfigState]:
+    """The first decision in a context (or a strategy added since): every config exists."""
+    return {
+        strategy_id: ConfigState(
+            id=c.pk,
+            strategy_id=c.strategy_id,
+            params=c.params or {},
+            is_active=c.is_active,
+            times_rewarded=c.times_rewarded,
+            avg_reward=c.avg_reward,
+        )
+        for strategy_id, c in configs_for_context(user=user, catalog=catalog).items()
+    }
+
+
 def decision_make(
     *, user: Any, context: str, rng: np.random.Generator | None = None
 ) -> DecisionResult:
     """Choose the strategy for `user` in `context`, store the Decision and answer it.
     Only learners are decided for (staff and service accounts: 403 `learner_required`)."""
-    from personalization.selectors import preferences_get
-
     started = time.perf_counter()
     if not is_learner(user):
         raise PermissionDeniedError(LEARNER_REQUIRED_MESSAGE, code=LEARNER_REQUIRED)
-    rng = rng or new_generator()
+    # Drawn from only when a bandit assigns or explores: a fresh generator costs more than
+    # the rest of a decision for an assigned learner.
+    draw = new_generator if rng is None else lambda: rng
     catalog = context_catalog(context)
     baseline = catalog.baseline
     if baseline is None:
@@ -79,7 +283,8 @@ def decision_make(
             "in the admin (manage.py seed loads the catalog).",
             code="no_active_strategy",
         )
-    preferences = preferences_get(user=user)
+    state = _learner_state(user=user, catalog=catalog)
+    preferences = state.preferences
     if consent_denied(preferences, context):
         return _record(
             user=user,
@@ -89,17 +294,27 @@ def decision_make(
             started=started,
         )
 
-    configs = configs_for_context(user=user, catalog=catalog)
+    configs = state.configs
+    if any(s.id not in configs for s in catalog.strategies):
+        configs = _configs_created(user=user, catalog=catalog)
     choice = (
-        _experiment_choice(user=user, catalog=catalog, rng=rng)
+        _experiment_choice(user=user, catalog=catalog, stored=state.assignment, draw=draw)
         or _adaptive_choice(
-            user=user, preferences=preferences, catalog=catalog, configs=configs, rng=rng
+            user=user, preferences=preferences, catalog=catalog, configs=configs, draw=draw
         )
         or _fixed_choice(catalog=catalog, configs=configs)
     )
     config = configs[choice.strategy.id]
     if not config.is_active:
-        config_activate(config=config)
+        config_activate(
+            config=StrategyConfig(
+                pk=config.id,
+                user_id=user.pk,
+                context=context,
+                strategy_id=config.strategy_id,
+            )
+        )
+        config.is_active = True
     return _record(
         user=user,
         catalog=catalog,
@@ -110,21 +325,21 @@ def decision_make(
 
 
 def _experiment_choice(
-    *, user: Any, catalog: ContextCatalog, rng: np.random.Generator
+    *,
+    user: Any,
+    catalog: ContextCatalog,
+    stored: tuple[int, float] | None,
+    draw: Callable[[], np.random.Generator],
 ) -> Choice | None:
-    """§4 step 2: an existing assignment wins; else eligible users are assigned (sticky)."""
+    """§4 step 2: an existing assignment (`stored`) wins; else eligible users are assigned
+    (sticky)."""
     experiment = catalog.experiment
     if experiment is None or not experiment.variants:
         return None
-    stored = (
-        Assignment.objects.filter(experiment_id=experiment.id, user=user)
-        .values_list("variant_id", "propensity")
-        .first()
-    )
     if stored is None:
         if not hashing.is_eligible(experiment.salt, user.pk, experiment.traffic_percent):
             return None
-        stored = _assign(user=user, catalog=catalog, experiment=experiment, rng=rng)
+        stored = _assign(user=user, catalog=catalog, experiment=experiment, draw=draw)
         if stored is None:
             return None
     variant = experiment.variant(stored[0])
@@ -145,14 +360,14 @@ def _assign(
     user: Any,
     catalog: ContextCatalog,
     experiment: ExperimentEntry,
-    rng: np.random.Generator,
+    draw: Callable[[], np.random.Generator],
 ) -> tuple[int, float] | None:
     """Store the user's sticky assignment. None, and nothing stored, when the chosen variant
     cannot be served (its strategy is inactive): the user would be counted in a variant
     whose strategy they never received."""
     weights = hashing.normalized([v.weight for v in experiment.variants])
     if experiment.experiment_type == Experiment.Type.MULTI_ARMED_BANDIT:
-        index = int(rng.choice(len(weights), p=weights))
+        index = int(draw().choice(len(weights), p=weights))
     else:
         index = hashing.index_by_bucket(weights, hashing.variant_bucket(experiment.salt, user.pk))
     variant = experiment.variants[index]
@@ -179,8 +394,8 @@ def _adaptive_choice(
     user: Any,
     preferences: Any,
     catalog: ContextCatalog,
-    configs: dict[int, StrategyConfig],
-    rng: np.random.Generator,
+    configs: dict[int, ConfigState],
+    draw: Callable[[], np.random.Generator],
 ) -> Choice | None:
     """§4 step 3: the per-user epsilon-greedy bandit, shrunk toward the population."""
     if not (preferences.auto_adapt_enabled and user.behavioral_analysis_enabled):
@@ -222,12 +437,12 @@ def _adaptive_choice(
         epsilon=bandits.EPSILON_BY_LEVEL[level],
         threshold=bandits.CONFIDENCE_THRESHOLD_BY_LEVEL[level],
         prior_strength=strength,
-        rng=rng,
+        rng=draw(),
     )
     return Choice(strategy=catalog.strategies[index], source=Source.BANDIT, propensity=propensity)
 
 
-def _fixed_choice(*, catalog: ContextCatalog, configs: dict[int, StrategyConfig]) -> Choice:
+def _fixed_choice(*, catalog: ContextCatalog, configs: dict[int, ConfigState]) -> Choice:
     """§4 step 4: the user's active config, or the baseline."""
     active = next((c for c in configs.values() if c.is_active), None)
     strategy = catalog.strategy(active.strategy_id) if active else None
@@ -242,19 +457,22 @@ def _record(
     user: Any,
     catalog: ContextCatalog,
     choice: Choice,
-    config: StrategyConfig | None,
+    config: ConfigState | None,
     started: float,
 ) -> DecisionResult:
+    """INSERT the decision (its id from RETURNING, in the same round trip) and answer it as
+    a saved Decision."""
     params = overlay(
         choice.strategy.default_params,
         choice.variant.params if choice.variant else None,
         config.params if config else None,
     )
+    now = timezone.now()
     decision = Decision(
         user=user,
         context=catalog.context,
         strategy_id=choice.strategy.id,
-        config=config,
+        config_id=config.id if config else None,
         experiment_id=choice.experiment.id if choice.experiment else None,
         variant_id=choice.variant.id if choice.variant else None,
         source=choice.source,
@@ -262,6 +480,17 @@ def _record(
         propensity=choice.propensity,
         personalization_applied=not choice.strategy.is_baseline,
         latency_ms=(time.perf_counter() - started) * 1000.0,
+        created_at=now,
+        updated_at=now,
     )
-    decision.save()
+    fields = [_field(Decision, name) for name in DECISION_FIELDS]
+    values = [f.get_db_prep_save(getattr(decision, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_sql()[1], values)
+        if connection.features.can_return_columns_from_insert:
+            decision.pk = cursor.fetchone()[0]
+        else:
+            decision.pk = cursor.lastrowid
+    decision._state.adding = False
+    decision._state.db = connection.alias
     return DecisionResult(decision=decision, strategy=choice.strategy, variant=choice.variant)

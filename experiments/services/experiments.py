@@ -11,8 +11,9 @@ from django.utils import timezone
 from config.db import serialized
 from config.errors import ConflictError
 from experiments.catalog import catalog_invalidate
-from experiments.models import Experiment, Strategy, Variant
+from experiments.models import Experiment, Strategy, Variant, WebhookEvent
 from experiments.params import params_errors
+from experiments.services.webhooks import experiment_event_emit
 from logs.models import AuditEvent
 from logs.services import audit_event_record, changes_between, model_snapshot
 
@@ -31,6 +32,11 @@ ACTION_BY_STATUS: dict[str, str] = {
     Status.ACTIVE: AuditEvent.Action.EXPERIMENT_STARTED,
     Status.COMPLETED: AuditEvent.Action.EXPERIMENT_COMPLETED,
     Status.CANCELLED: AuditEvent.Action.EXPERIMENT_CANCELLED,
+}
+WEBHOOK_EVENT_BY_STATUS: dict[str, str] = {
+    Status.ACTIVE: WebhookEvent.EXPERIMENT_STARTED,
+    Status.COMPLETED: WebhookEvent.EXPERIMENT_COMPLETED,
+    Status.CANCELLED: WebhookEvent.EXPERIMENT_CANCELLED,
 }
 EXPERIMENT_FIELDS = (
     "name",
@@ -236,6 +242,8 @@ def _transition(
         target=experiment,
         changes=changes_between(before, model_snapshot(experiment)) | (changes or {}),
     )
+    if target in WEBHOOK_EVENT_BY_STATUS:
+        experiment_event_emit(event=WEBHOOK_EVENT_BY_STATUS[target], experiment=experiment)
     catalog_invalidate()
     return experiment
 

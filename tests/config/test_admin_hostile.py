@@ -33,9 +33,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from experiments.models import Context, Experiment, Strategy, Variant
+from experiments.models import Context, Experiment, Strategy, Variant, WebhookEndpoint, WebhookEvent
 from experiments.params import params_errors
 from experiments.services.experiments import MAX_WEIGHT
+from experiments.services.webhooks import webhook_endpoint_create, webhook_event_emit
 from logs.models import AuditEvent
 from logs.services import model_snapshot
 from personalization.api.serializers import PreferencesSerializer
@@ -261,7 +262,7 @@ def broken_invariants(past_draft: dict[int, Any] | None, since: datetime.datetim
         )
         if not as_api.is_valid():
             problems.append(f"preferences {preferences.pk}: {as_api.errors}")
-    for model in (User, ContentItem, Strategy, Experiment):
+    for model in (User, ContentItem, Strategy, Experiment, WebhookEndpoint):
         for obj in model._default_manager.filter(updated_at__gte=since):
             try:
                 obj.full_clean(exclude=["password"])
@@ -281,6 +282,7 @@ FINGERPRINTED = (
     Experiment,
     Variant,
     ContentItem,
+    WebhookEndpoint,
     AuditEvent,
     LogEntry,
 )
@@ -412,6 +414,12 @@ def add_submissions(strategies: dict[str, Strategy], token_user: User) -> dict[s
             "password1": "a-Walk-password-91",
             "password2": "a-Walk-password-91",
         },
+        "experiments.webhookendpoint": {
+            "name": "Walk hook",
+            "url": "https://hooks.example.com/attune",
+            "events": ["experiment.started", "user.erased"],
+            "is_active": "on",
+        },
         "recommendations.contentitem": {
             "key": "walk-item",
             "title": "Walk",
@@ -435,6 +443,12 @@ def hostile_world(client, staff_user, strategy_catalog, content_catalog):
     for make in ROW_MAKERS.values():  # an ACTIVE MISSION experiment among them
         make(everything)
     draft = make_experiment(context="MISSION", start=False, name="Walk draft")
+    # Port 1 on 127.0.0.1: nothing listens, so an attempt fails at once.
+    hook = webhook_endpoint_create(
+        actor=None,
+        data={"name": "Walk receiver", "url": "http://127.0.0.1:1/hook", "events": ["user.erased"]},
+    )
+    webhook_event_emit(event=WebhookEvent.USER_ERASED, payload={"user": {"id": learner.pk}})
 
     targets = {
         "personalization.user": [learner],
@@ -443,6 +457,7 @@ def hostile_world(client, staff_user, strategy_catalog, content_catalog):
         ),
         "experiments.experiment": list(Experiment.objects.order_by("pk")),
         "auth.group": [Group.objects.create(name="Reviewers")],
+        "experiments.webhookendpoint": [hook],
     }
     client.force_login(staff_user)
     client.raise_request_exception = False  # a 500 is recorded with its exception
@@ -510,6 +525,7 @@ def test_admin_walk__hostile_values__no_500_and_no_broken_invariant(hostile_worl
         "authtoken.tokenproxy",
         "experiments.experiment",
         "experiments.strategy",
+        "experiments.webhookendpoint",
         "personalization.user",
         "recommendations.contentitem",
     }, walked

@@ -4,9 +4,16 @@ import threading
 
 import numpy as np
 import pytest
+from django.core.cache import cache
 from django.db import connection, connections
 
-from experiments.catalog import catalog_invalidate, context_catalog, population_invalidate
+from experiments import catalog as catalog_module
+from experiments.catalog import (
+    catalog_invalidate,
+    context_catalog,
+    population_invalidate,
+    population_model,
+)
 from experiments.models import Assignment, Decision, Experiment, Strategy, StrategyConfig, Variant
 from experiments.services.configs import config_update
 from experiments.services.decisions import decision_make
@@ -224,18 +231,20 @@ def test_no_active_strategy__conflict(strategy_catalog, user):
 # --- Budget ---------------------------------------------------------------------------------
 
 
-def test_warm_path__assigned_user__at_most_5_queries(
+def test_warm_path__assigned_user__at_most_3_queries(
     strategy_catalog, user, user_client, django_assert_max_num_queries
 ):
+    # The token's user, the learner's preferences + assignment + configs, the INSERT.
     make_experiment(context="MISSION")
+    Preferences.objects.create(user=user)
     user_client.post("/api/v1/decisions/", {"context": "MISSION"}, format="json")
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(3):
         response = user_client.post("/api/v1/decisions/", {"context": "MISSION"}, format="json")
     assert response.status_code == 201
     assert response.json()["source"] == "EXPERIMENT"
 
 
-def test_warm_path__bandit_user__at_most_5_queries(
+def test_warm_path__bandit_user__at_most_3_queries(
     strategy_catalog, user, user_client, django_assert_max_num_queries, monkeypatch
 ):
     Preferences.objects.create(user=user)
@@ -250,11 +259,129 @@ def test_warm_path__bandit_user__at_most_5_queries(
         user=user, strategy__key="conservative", context="SESSION"
     ).update(is_active=True)
     context_catalog("SESSION")
-    with django_assert_max_num_queries(5):
+    population_model("SESSION")
+    with django_assert_max_num_queries(3):
         response = user_client.post("/api/v1/decisions/", {"context": "SESSION"}, format="json")
     assert response.status_code == 201
     assert response.json()["source"] == "BANDIT"
     assert response.json()["strategy"]["key"] == "conservative"
+
+
+def test_warm_path__on_behalf_of__at_most_4_queries(
+    strategy_catalog, user, service_client, django_assert_max_num_queries
+):
+    # The warm path plus the named learner's row.
+    make_experiment(context="MISSION")
+    headers = {"HTTP_X_ON_BEHALF_OF": f"id:{user.pk}"}
+    service_client.post("/api/v1/decisions/", {"context": "MISSION"}, format="json", **headers)
+    with django_assert_max_num_queries(4):
+        response = service_client.post(
+            "/api/v1/decisions/", {"context": "MISSION"}, format="json", **headers
+        )
+    assert response.status_code == 201, response.content
+    assert response.json()["source"] == "EXPERIMENT"
+    assert Decision.objects.filter(user=user).count() == 2
+
+
+def test_decision__stored_row_matches_the_answer(strategy_catalog, user, user_client):
+    experiment = make_experiment(context="MISSION")
+    body = user_client.post("/api/v1/decisions/", {"context": "MISSION"}, format="json").json()
+    stored = Decision.objects.get(pk=body["id"])
+    assignment = Assignment.objects.get(user=user)
+    config = StrategyConfig.objects.get(user=user, context="MISSION", is_active=True)
+    assert stored.user_id == user.pk
+    assert stored.context == "MISSION"
+    assert stored.strategy_id == assignment.variant.strategy_id == config.strategy_id
+    assert stored.config_id == config.pk
+    assert (stored.experiment_id, stored.variant_id) == (experiment.pk, assignment.variant_id)
+    assert stored.source == body["source"] == Source.EXPERIMENT
+    assert stored.propensity == body["propensity"] == assignment.propensity
+    assert stored.params == body["params"]
+    assert stored.personalization_applied is body["personalization_applied"]
+    assert stored.created_at is not None
+    assert stored.created_at == stored.updated_at
+
+
+def test_decision__stored_preferences_read_with_the_configs(strategy_catalog, user):
+    Preferences.objects.create(user=user, personalization_level="HIGH", auto_adapt_enabled=False)
+    decide(user, "MISSION")
+    # auto_adapt off: the fixed step, the baseline on a fresh profile.
+    decision = decide(user, "MISSION").decision
+    assert decision.source == Source.BASELINE
+    assert decision.strategy.key == "conservative"
+
+
+# --- Caches ---------------------------------------------------------------------------------
+
+
+def test_catalog__warm__read_without_queries(strategy_catalog, django_assert_num_queries):
+    context_catalog("MISSION")
+    with django_assert_num_queries(0):
+        context_catalog("MISSION")
+
+
+def test_catalog__shared_copy__serves_a_process_that_has_none(
+    strategy_catalog, django_assert_num_queries
+):
+    context_catalog("MISSION")
+    catalog_module._catalogs.local.clear()  # as in another worker process
+    with django_assert_num_queries(0):
+        assert context_catalog("MISSION").baseline.key == "conservative"
+
+
+def test_catalog__version_replaced_by_another_process__reloaded(strategy_catalog):
+    before = context_catalog("MISSION")
+    Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
+    assert context_catalog("MISSION") is before
+    # What catalog_invalidate in another process leaves in the shared cache.
+    cache.set(catalog_module.CATALOG_VERSION_KEY, 12345, timeout=None)
+    names = {s.key: s.name for s in context_catalog("MISSION").strategies}
+    assert names["balanced"] == "Renamed"
+
+
+def test_catalog__invalidated__reloaded(strategy_catalog):
+    context_catalog("MISSION")
+    Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
+    catalog_invalidate()
+    names = {s.key: s.name for s in context_catalog("MISSION").strategies}
+    assert names["balanced"] == "Renamed"
+
+
+class _UnreachableCache:
+    """The fail-open cache while Redis is down: every read misses, every write is dropped."""
+
+    def get(self, key, default=None):
+        return default
+
+    def add(self, *args, **kwargs):
+        return False
+
+    def set(self, *args, **kwargs):
+        return None
+
+
+def test_catalog__cache_unavailable__read_from_the_database_each_time(
+    strategy_catalog, monkeypatch, django_assert_max_num_queries
+):
+    monkeypatch.setattr(catalog_module, "cache", _UnreachableCache())
+    context_catalog("MISSION")
+    Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
+    names = {s.key: s.name for s in context_catalog("MISSION").strategies}
+    assert names["balanced"] == "Renamed"
+    assert not catalog_module._catalogs.local
+
+
+def test_population__invalidated__recomputed(strategy_catalog, user):
+    decide(user, "MISSION")
+    before = population_model("MISSION")
+    assert population_model("MISSION") is before
+    StrategyConfig.objects.filter(user=user, context="MISSION").update(
+        times_rewarded=2, total_reward=1.6, total_reward_sq=1.3, avg_reward=0.8
+    )
+    population_invalidate()
+    after = population_model("MISSION")
+    assert after is not before
+    assert set(after.means.values()) == {0.8}
 
 
 # --- Concurrency (PostgreSQL) ---------------------------------------------------------------
