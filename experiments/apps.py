@@ -10,14 +10,25 @@ class ExperimentsConfig(AppConfig):
         from experiments import seeding
         from experiments.merge import decisions_and_configs_merge
         from experiments.models import Assignment, Decision, Rollout, StrategyConfig
-        from personalization.registry import register_user_data, register_user_merge
+        from personalization.registry import (
+            register_erasure_listener,
+            register_user_data,
+            register_user_merge,
+        )
         from personalization.seeding import register_seed_step
 
         for model in (StrategyConfig, Assignment, Decision):
             register_user_data(model)
         register_user_data(Rollout, owner_field="created_by")  # staff who shipped it
+        register_erasure_listener(_user_erased)
         register_user_merge(Decision, merge=decisions_and_configs_merge, order=20)
         register_user_merge(Assignment, keys=("experiment",), order=30)
         register_seed_step(order=30, name="strategy catalog", run=seeding.seed_strategy_catalog)
         register_seed_step(order=40, name="demo experiment", run=seeding.seed_demo_experiment)
         register_seed_step(order=45, name="demo holdout", run=seeding.seed_demo_holdout)
+
+
+def _user_erased(user_id: int) -> None:
+    from experiments.services.webhooks import user_erased_event_emit
+
+    user_erased_event_emit(user_id=user_id)

@@ -24,7 +24,7 @@ from django.db.models import Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Cast
 
 from experiments import bandits
-from experiments.models import Experiment, Strategy, StrategyConfig
+from experiments.models import Experiment, Holdout, Rollout, Strategy, StrategyConfig
 
 CATALOG_KEY = "experiments:catalog:{version}:{context}"
 CATALOG_VERSION_KEY = "experiments:catalog:version"
@@ -126,16 +126,36 @@ class ExperimentEntry:
     salt: str
     traffic_percent: float
     variants: tuple[VariantEntry, ...]
+    namespace_start: float = 0.0
+    namespace_end: float = 1.0
+    targeting: tuple[dict[str, Any], ...] = ()
 
     def variant(self, variant_id: int) -> VariantEntry | None:
         return next((v for v in self.variants if v.id == variant_id), None)
 
 
 @dataclass(frozen=True)
+class HoldoutEntry:
+    id: int
+    salt: str
+    percent: float
+
+
+@dataclass(frozen=True)
+class RolloutEntry:
+    id: int
+    strategy_id: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ContextCatalog:
     context: str
     strategies: tuple[StrategyEntry, ...]
-    experiment: ExperimentEntry | None
+    # The ACTIVE experiments, on disjoint namespace ranges, by range.
+    experiments: tuple[ExperimentEntry, ...] = ()
+    holdouts: tuple[HoldoutEntry, ...] = ()  # the active ones covering the context
+    rollout: RolloutEntry | None = None
 
     @property
     def baseline(self) -> StrategyEntry | None:
@@ -143,6 +163,16 @@ class ContextCatalog:
 
     def strategy(self, strategy_id: int) -> StrategyEntry | None:
         return next((s for s in self.strategies if s.id == strategy_id), None)
+
+    def experiment(self, experiment_id: int) -> ExperimentEntry | None:
+        return next((e for e in self.experiments if e.id == experiment_id), None)
+
+    def experiment_at(self, position: float) -> ExperimentEntry | None:
+        """The experiment whose namespace range [start, end) holds `position`."""
+        return next(
+            (e for e in self.experiments if e.namespace_start <= position < e.namespace_end),
+            None,
+        )
 
 
 def _load_catalog(context: str) -> ContextCatalog:
@@ -156,14 +186,8 @@ def _load_catalog(context: str) -> ContextCatalog:
         )
         for s in Strategy.objects.filter(context=context, is_active=True).order_by("key")
     )
-    experiment = (
-        Experiment.objects.filter(context=context, status=Experiment.Status.ACTIVE)
-        .prefetch_related("variants")
-        .first()
-    )
-    entry = None
-    if experiment is not None:
-        entry = ExperimentEntry(
+    experiments = tuple(
+        ExperimentEntry(
             id=experiment.pk,
             name=experiment.name,
             experiment_type=experiment.experiment_type,
@@ -181,8 +205,35 @@ def _load_catalog(context: str) -> ContextCatalog:
                 )
                 for v in sorted(experiment.variants.all(), key=lambda v: (v.pk,))
             ),
+            namespace_start=experiment.namespace_start,
+            namespace_end=experiment.namespace_end,
+            targeting=tuple(experiment.targeting or ()),
         )
-    return ContextCatalog(context=context, strategies=strategies, experiment=entry)
+        for experiment in Experiment.objects.filter(
+            context=context, status=Experiment.Status.ACTIVE
+        )
+        .prefetch_related("variants")
+        .order_by("namespace_start", "pk")
+    )
+    holdouts = tuple(
+        HoldoutEntry(id=h.pk, salt=h.salt, percent=h.percent)
+        for h in Holdout.objects.filter(is_active=True).order_by("pk")
+        if h.covers(context)
+    )
+    rollout = (
+        Rollout.objects.filter(context=context, is_active=True, strategy__is_active=True)
+        .order_by("-pk")
+        .first()
+    )
+    return ContextCatalog(
+        context=context,
+        strategies=strategies,
+        experiments=experiments,
+        holdouts=holdouts,
+        rollout=RolloutEntry(rollout.pk, rollout.strategy_id, rollout.params or {})
+        if rollout
+        else None,
+    )
 
 
 _catalogs: VersionedCache[ContextCatalog] = VersionedCache(

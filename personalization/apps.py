@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models import Model
 
 
 class PersonalizationConfig(AppConfig):
@@ -34,7 +35,13 @@ class PersonalizationConfig(AppConfig):
         register_user_data(AuditEvent, owner_field="actor")
         register_user_data(Token, secret_fields=frozenset({"key"}))
         register_user_data(LogEntry)
-        for model in (Interaction, SkillAssessment, PersonalizationLog, TranslationLog):
-            register_user_merge(model)
-        for model in (Preferences, SkillProfile):  # the survivor's own wins
-            register_user_merge(model, one_per_user=True)
+        moved: tuple[type[Model], ...] = (
+            Interaction,
+            SkillAssessment,
+            PersonalizationLog,
+            TranslationLog,
+        )
+        for kind in moved:
+            register_user_merge(kind)
+        for kind in (Preferences, SkillProfile):  # the survivor's own wins
+            register_user_merge(kind, one_per_user=True)

@@ -105,3 +105,17 @@ def register_user_merge(
 
 def user_merges() -> list[UserMerge]:
     return sorted(_merges.values(), key=lambda m: (m.order, m.label))
+
+
+_erasure_listeners: list[Callable[[int], Any]] = []
+
+
+def register_erasure_listener(listener: Callable[[int], Any]) -> None:
+    """Called with the user's id inside the transaction that erases them (e.g. to send the
+    user.erased webhook)."""
+    if listener not in _erasure_listeners:
+        _erasure_listeners.append(listener)
+
+
+def erasure_listeners() -> list[Callable[[int], Any]]:
+    return list(_erasure_listeners)

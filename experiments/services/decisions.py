@@ -23,6 +23,7 @@ from experiments import bandits
 from experiments.catalog import (
     ContextCatalog,
     ExperimentEntry,
+    HoldoutEntry,
     StrategyEntry,
     VariantEntry,
     context_catalog,
@@ -31,6 +32,7 @@ from experiments.catalog import (
 from experiments.models import Assignment, Decision, Experiment, StrategyConfig
 from experiments.params import overlay
 from experiments.services.configs import config_activate, configs_for_context
+from experiments.targeting import targeting_matches
 from personalization.models import Preferences
 from personalization.roles import LEARNER_REQUIRED, LEARNER_REQUIRED_MESSAGE, is_learner
 
@@ -53,6 +55,7 @@ class Choice:
     propensity: float
     experiment: ExperimentEntry | None = None
     variant: VariantEntry | None = None
+    params: dict[str, Any] | None = None  # a rollout's overrides (the shipped variant's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,8 @@ class LearnerPreferences:
     assessment_personalization_enabled: bool
     session_personalization_enabled: bool
     disabled_features: tuple[str, ...]
+    learning_style: str
+    preferred_language: str
 
 
 @dataclass(slots=True)
@@ -84,7 +89,9 @@ class ConfigState:
 @dataclass(frozen=True, slots=True)
 class LearnerState:
     preferences: LearnerPreferences
-    assignment: tuple[int, float] | None  # (variant id, propensity)
+    # (experiment id, variant id, propensity) of the assignment to an ACTIVE experiment of
+    # the context, if any (at most one: their namespace ranges are disjoint).
+    assignment: tuple[int, int, float] | None
     configs: dict[int, ConfigState]  # by strategy id
 
 
@@ -155,12 +162,13 @@ def _table(model: Any, alias: str) -> str:
 def _learner_sql() -> str:
     """One row per config of the learner in the context (one row of NULL configs before the
     first decision), each carrying the learner's preferences (NULL: none stored) and their
-    assignment to the given experiment (NULL: none). Parameters: experiment id (or NULL),
-    context, user id."""
+    assignment to an ACTIVE experiment of the context (NULL: none). Parameters: context,
+    the ACTIVE status, context, user id."""
     user_model = Preferences._meta.get_field("user").related_model
     select = [
         _column(Preferences, "p", "id"),
         *(_column(Preferences, "p", name) for name in PREFERENCE_FIELDS),
+        _column(Assignment, "a", "experiment"),
         _column(Assignment, "a", "variant"),
         _column(Assignment, "a", "propensity"),
         *(_column(StrategyConfig, "c", name) for name in CONFIG_FIELDS),
@@ -170,7 +178,10 @@ def _learner_sql() -> str:
         f"SELECT {', '.join(select)} FROM {_table(user_model, 'u')}"  # noqa: S608 (model names)
         f" LEFT JOIN {_table(Preferences, 'p')} ON {_column(Preferences, 'p', 'user')} = {user_id}"
         f" LEFT JOIN {_table(Assignment, 'a')} ON {_column(Assignment, 'a', 'user')} = {user_id}"
-        f" AND {_column(Assignment, 'a', 'experiment')} = %s"
+        f" AND {_column(Assignment, 'a', 'experiment')} IN (SELECT"
+        f" {_column(Experiment, 'e', 'id')} FROM {_table(Experiment, 'e')}"
+        f" WHERE {_column(Experiment, 'e', 'context')} = %s"
+        f" AND {_column(Experiment, 'e', 'status')} = %s)"
         f" LEFT JOIN {_table(StrategyConfig, 'c')}"
         f" ON {_column(StrategyConfig, 'c', 'user')} = {user_id}"
         f" AND {_column(StrategyConfig, 'c', 'context')} = %s"
@@ -208,9 +219,10 @@ def _json(value: Any) -> Any:
 
 def _learner_state(*, user: Any, catalog: ContextCatalog) -> LearnerState:
     """Preferences, assignment and configs of `user` in the catalog's context: one query."""
-    experiment = catalog.experiment
     with connection.cursor() as cursor:
-        cursor.execute(_sql()[0], [experiment.id if experiment else None, catalog.context, user.pk])
+        cursor.execute(
+            _sql()[0], [catalog.context, Experiment.Status.ACTIVE, catalog.context, user.pk]
+        )
         rows = cursor.fetchall()
     if not rows:  # the user is gone
         return LearnerState(preferences=_preferences_defaults(), assignment=None, configs={})
@@ -219,7 +231,9 @@ def _learner_state(*, user: Any, catalog: ContextCatalog) -> LearnerState:
     if first[0] is None:
         preferences = _preferences_defaults()
     else:
-        level, auto, mission, content, assessment, session, disabled = first[1 : count + 1]
+        level, auto, mission, content, assessment, session, disabled, style, language = first[
+            1 : count + 1
+        ]
         preferences = LearnerPreferences(
             personalization_level=level,
             auto_adapt_enabled=bool(auto),
@@ -228,11 +242,13 @@ def _learner_state(*, user: Any, catalog: ContextCatalog) -> LearnerState:
             assessment_personalization_enabled=bool(assessment),
             session_personalization_enabled=bool(session),
             disabled_features=tuple(_json(disabled) or ()),
+            learning_style=style,
+            preferred_language=language,
         )
-    variant_id, propensity = first[count + 1], first[count + 2]
+    experiment_id, variant_id, propensity = first[count + 1 : count + 4]
     configs: dict[int, ConfigState] = {}
     for row in rows:
-        config_id, strategy_id, params, active, rewarded, avg = row[count + 3 :]
+        config_id, strategy_id, params, active, rewarded, avg = row[count + 4 :]
         if config_id is not None:
             configs[strategy_id] = ConfigState(
                 id=config_id,
@@ -244,7 +260,7 @@ def _learner_state(*, user: Any, catalog: ContextCatalog) -> LearnerState:
             )
     return LearnerState(
         preferences=preferences,
-        assignment=None if variant_id is None else (variant_id, propensity),
+        assignment=None if variant_id is None else (experiment_id, variant_id, propensity),
         configs=configs,
     )
 
@@ -293,19 +309,36 @@ def decision_make(
             config=None,
             started=started,
         )
+    if any(in_holdout(h, user.pk) for h in catalog.holdouts):
+        # §4 step 1b: a randomised control group for personalization as a whole.
+        return _record(
+            user=user,
+            catalog=catalog,
+            choice=Choice(strategy=baseline, source=Source.HOLDOUT, propensity=1.0),
+            config=None,
+            started=started,
+        )
 
     configs = state.configs
     if any(s.id not in configs for s in catalog.strategies):
         configs = _configs_created(user=user, catalog=catalog)
     choice = (
-        _experiment_choice(user=user, catalog=catalog, stored=state.assignment, draw=draw)
+        _experiment_choice(
+            user=user,
+            catalog=catalog,
+            stored=state.assignment,
+            preferences=preferences,
+            draw=draw,
+        )
         or _adaptive_choice(
             user=user, preferences=preferences, catalog=catalog, configs=configs, draw=draw
         )
         or _fixed_choice(catalog=catalog, configs=configs)
     )
     config = configs[choice.strategy.id]
-    if not config.is_active:
+    # A rollout serves its strategy without making it the learner's own: deactivating the
+    # rollout returns them to the baseline.
+    if not config.is_active and choice.source != Source.ROLLOUT:
         config_activate(
             config=StrategyConfig(
                 pk=config.id,
@@ -324,32 +357,64 @@ def decision_make(
     )
 
 
+def in_holdout(holdout: HoldoutEntry, user_id: int) -> bool:
+    return hashing.bucket(holdout.salt, user_id) < holdout.percent / 100.0
+
+
+def learner_facts(user: Any, preferences: LearnerPreferences) -> dict[str, Any]:
+    """What targeting rules read about the learner (DESIGN.md §4.1)."""
+    joined = getattr(user, "date_joined", None)
+    return {
+        "software_level": (user.software_background or {}).get("level"),
+        "hardware_level": (user.hardware_background or {}).get("level"),
+        "learning_style": preferences.learning_style,
+        "preferred_language": preferences.preferred_language,
+        "personalization_level": preferences.personalization_level,
+        "profile_completed": bool(user.profile_completed),
+        "days_since_joined": (timezone.now() - joined).days if joined else None,
+        "attributes": user.attributes or {},
+    }
+
+
 def _experiment_choice(
     *,
     user: Any,
     catalog: ContextCatalog,
-    stored: tuple[int, float] | None,
+    stored: tuple[int, int, float] | None,
+    preferences: LearnerPreferences,
     draw: Callable[[], np.random.Generator],
 ) -> Choice | None:
-    """§4 step 2: an existing assignment (`stored`) wins; else eligible users are assigned
-    (sticky)."""
-    experiment = catalog.experiment
-    if experiment is None or not experiment.variants:
-        return None
-    if stored is None:
+    """§4 step 2: an existing assignment to an ACTIVE experiment of the context (`stored`)
+    wins; else the experiment whose namespace range holds the learner's namespace bucket is
+    the candidate, and an eligible learner (targeting holds, within traffic) is assigned
+    (sticky). Targeting is read only here, at assignment."""
+    if stored is not None:
+        experiment = catalog.experiment(stored[0])
+        if experiment is None:  # stopped since the read: decide without it
+            return None
+        assigned: tuple[int, float] = (stored[1], stored[2])
+    else:
+        experiment = catalog.experiment_at(hashing.bucket(f"namespace:{catalog.context}", user.pk))
+        if experiment is None or not experiment.variants:
+            return None
+        if experiment.targeting and not targeting_matches(
+            experiment.targeting, learner_facts(user, preferences)
+        ):
+            return None
         if not hashing.is_eligible(experiment.salt, user.pk, experiment.traffic_percent):
             return None
-        stored = _assign(user=user, catalog=catalog, experiment=experiment, draw=draw)
-        if stored is None:
+        made = _assign(user=user, catalog=catalog, experiment=experiment, draw=draw)
+        if made is None:
             return None
-    variant = experiment.variant(stored[0])
+        assigned = made
+    variant = experiment.variant(assigned[0])
     strategy = catalog.strategy(variant.strategy_id) if variant else None
     if variant is None or strategy is None:
         return None
     return Choice(
         strategy=strategy,
         source=Source.EXPERIMENT,
-        propensity=stored[1],
+        propensity=assigned[1],
         experiment=experiment,
         variant=variant,
     )
@@ -443,9 +508,18 @@ def _adaptive_choice(
 
 
 def _fixed_choice(*, catalog: ContextCatalog, configs: dict[int, ConfigState]) -> Choice:
-    """§4 step 4: the user's active config, or the baseline."""
+    """§4 step 4: the learner's own active config (a strategy other than the baseline); with
+    none, the context's active rollout; else the baseline."""
     active = next((c for c in configs.values() if c.is_active), None)
     strategy = catalog.strategy(active.strategy_id) if active else None
+    if strategy is not None and not strategy.is_baseline:
+        return Choice(strategy=strategy, source=Source.BASELINE, propensity=1.0)
+    rollout = catalog.rollout
+    shipped = catalog.strategy(rollout.strategy_id) if rollout else None
+    if rollout is not None and shipped is not None:
+        return Choice(
+            strategy=shipped, source=Source.ROLLOUT, propensity=1.0, params=rollout.params
+        )
     fallback = strategy or catalog.baseline
     if fallback is None:  # decision_make answers 409 before this
         raise ConflictError(f"No baseline strategy in {catalog.context}.")
@@ -464,7 +538,7 @@ def _record(
     a saved Decision."""
     params = overlay(
         choice.strategy.default_params,
-        choice.variant.params if choice.variant else None,
+        choice.variant.params if choice.variant else choice.params,
         config.params if config else None,
     )
     now = timezone.now()

@@ -65,6 +65,8 @@ EXPERIMENT_FIELDS = (
     "namespace_end",
 )
 VARIANT_FIELDS = ("key", "name", "strategy", "params", "weight", "is_control")
+# The sample-ratio p-value below which the evaluation reports a mismatch (outcomes.analysis).
+SRM_ALERT_P = 0.001
 MAX_WEIGHT = 1_000_000.0
 
 
@@ -325,3 +327,42 @@ def experiment_cancel(*, actor: Any, experiment: Experiment) -> Experiment:
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
     check_transition(experiment, Status.CANCELLED)
     return _transition(experiment, Status.CANCELLED, actor=actor)
+
+
+def experiment_results_store(
+    *,
+    experiment: Experiment,
+    results: dict[str, Any],
+    winning: Variant | None,
+    srm_p_value: float | None,
+    srm_mismatch: bool,
+    evaluated_at: datetime.datetime,
+) -> None:
+    """Cache an evaluation's results on the experiment (outcomes.services.evaluation), and
+    tell webhooks when a winner is newly found or a sample ratio mismatch newly appears (not
+    at every hourly evaluation)."""
+    before = (
+        Experiment.objects.filter(pk=experiment.pk)
+        .values_list("winning_variant_id", "srm_p_value")
+        .first()
+    )
+    Experiment.objects.filter(pk=experiment.pk).update(
+        variant_metrics=results,
+        winning_variant=winning,
+        statistical_significance=winning is not None,
+        srm_p_value=srm_p_value,
+        evaluated_at=evaluated_at,
+    )
+    if before is None:
+        return
+    previous_winner, previous_srm = before
+    experiment.winning_variant = winning
+    if winning is not None and winning.pk != previous_winner:
+        experiment_event_emit(event=WebhookEvent.EXPERIMENT_WINNER_FOUND, experiment=experiment)
+    was_mismatch = previous_srm is not None and previous_srm < SRM_ALERT_P
+    if srm_mismatch and not was_mismatch:
+        experiment_event_emit(
+            event=WebhookEvent.EXPERIMENT_SRM_DETECTED,
+            experiment=experiment,
+            extra={"srm_p_value": srm_p_value},
+        )

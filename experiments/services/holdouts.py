@@ -9,6 +9,7 @@ from django.utils import timezone
 from config.errors import ConflictError
 from experiments.catalog import catalog_invalidate
 from experiments.models import Context, Holdout
+from experiments.services.webhooks import holdout_event_emit
 from logs.models import AuditEvent
 from logs.services import audit_event_record, changes_between, model_snapshot
 
@@ -46,6 +47,7 @@ def holdout_create(*, actor: Any, data: dict[str, Any]) -> Holdout:
         target=holdout,
         changes=changes_between({}, model_snapshot(holdout)),
     )
+    holdout_event_emit(holdout=holdout)
     return holdout
 
 
@@ -74,6 +76,7 @@ def holdout_update(*, actor: Any, holdout: Holdout, data: dict[str, Any]) -> Hol
         audit_event_record(
             actor=actor, action=AuditEvent.Action.HOLDOUT_CHANGED, target=holdout, changes=changes
         )
+        holdout_event_emit(holdout=holdout)
     return holdout
 
 

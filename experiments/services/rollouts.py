@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from config.errors import ConflictError, NotFoundError
 from experiments.catalog import catalog_invalidate
-from experiments.models import Experiment, Rollout
+from experiments.models import Experiment, Rollout, WebhookEvent
+from experiments.services.webhooks import experiment_event_emit
 from logs.models import AuditEvent
 from logs.services import audit_event_record
 
@@ -76,6 +77,18 @@ def experiment_ship(*, actor: Any, experiment: Experiment, variant: str | None =
         },
     )
     catalog_invalidate()
+    experiment_event_emit(
+        event=WebhookEvent.EXPERIMENT_SHIPPED,
+        experiment=experiment,
+        extra={
+            "rollout": {
+                "id": rollout.pk,
+                "context": rollout.context,
+                "strategy": chosen.strategy.key,
+                "variant": chosen.key,
+            }
+        },
+    )
     return rollout
 
 

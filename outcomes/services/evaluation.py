@@ -21,7 +21,7 @@ from config.db import serialized
 from config.errors import DomainError
 from experiments import bandits
 from experiments.models import Assignment, Experiment
-from experiments.services.experiments import readiness
+from experiments.services.experiments import experiment_results_store, readiness
 from experiments.services.variants import variant_weights_set
 from outcomes import analysis, stats
 from outcomes.models import Outcome
@@ -188,11 +188,12 @@ def experiment_evaluate(
     }
     winner = results["winner"]
     winning = next((v for v in variants if v.key == winner), None)
-    Experiment.objects.filter(pk=experiment.pk).update(
-        variant_metrics=results,
-        winning_variant=winning,
-        statistical_significance=winning is not None,
+    experiment_results_store(
+        experiment=experiment,
+        results=results,
+        winning=winning,
         srm_p_value=results["sample_ratio"]["p_value"],
+        srm_mismatch=bool(results["sample_ratio"].get("mismatch")),
         evaluated_at=now,
     )
     _store_user_metrics(rows.assignment_ids, rows.values, rows.counts)

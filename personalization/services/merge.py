@@ -15,7 +15,12 @@ from config.errors import ConflictError
 from logs.models import AuditEvent
 from logs.services import audit_event_record, audit_events_redact
 from personalization.models import User
-from personalization.registry import UserMerge, user_data_sources, user_merges
+from personalization.registry import (
+    UserMerge,
+    erasure_listeners,
+    user_data_sources,
+    user_merges,
+)
 from personalization.roles import is_learner
 
 
@@ -70,6 +75,8 @@ def user_merge(*, actor: Any, target: User, source: User) -> dict[str, int]:
         moved[rule.label] = moved.get(rule.label, 0) + count
     erased = _erase_rows(source)
     _tombstone(source, target)
+    for listener in erasure_listeners():
+        listener(source.pk)
     audit_event_record(
         actor=actor,
         action=AuditEvent.Action.USER_MERGED,

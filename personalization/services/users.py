@@ -9,7 +9,7 @@ from config.errors import ConflictError
 from logs.models import AuditEvent
 from logs.services import audit_event_record, changes_between, model_snapshot
 from personalization.models import User
-from personalization.registry import user_data_sources
+from personalization.registry import erasure_listeners, user_data_sources
 
 PROFILE_FIELDS = (
     "display_name",
@@ -123,4 +123,6 @@ def user_erase(*, actor: Any, user: User) -> dict[str, int]:
         target_id=user_id,
         changes={"rows_deleted": {"old": None, "new": counts}},
     )
+    for listener in erasure_listeners():
+        listener(user_id)
     return counts
