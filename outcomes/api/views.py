@@ -10,7 +10,6 @@ from rest_framework.views import APIView
 
 from config.api.permissions import IsLearnerForWrites, IsStaff, owner_scope
 from config.api.schema import BATCH_LIMIT
-from config.errors import PayloadTooLargeError
 from experiments.models import Experiment
 from outcomes import selectors
 from outcomes.api import serializers
@@ -45,14 +44,7 @@ class OutcomeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        many = isinstance(request.data, list)
-        if many and len(request.data) > ingest.MAX_BATCH:
-            raise PayloadTooLargeError(
-                f"{len(request.data)} outcomes in one request; send at most {ingest.MAX_BATCH}."
-            )
-        payload = serializers.OutcomeInputSerializer(data=request.data, many=many)
-        payload.is_valid(raise_exception=True)
-        items = payload.validated_data if many else [payload.validated_data]
+        items, many = serializers.outcome_inputs(request)
         result = ingest.outcome_record_many(user=request.user, items=items, single=not many)
         if many:
             return Response(

@@ -224,3 +224,87 @@ def test_concurrent_overlapping_batches__each_event_stored_once(user):
     assert statuses == [201] * 8
     assert Outcome.objects.filter(user=user).count() == len(distinct)
     assert sum(created) == len(distinct)
+
+
+# --- The compiled fast path and the serializer agree ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("canonical", "lenient"),
+    [
+        # Numbers as strings, an integer as a float, a boolean as a string and a padded id
+        # are what only the serializer reads; both spellings are one payload.
+        ({"retention_score": 0.8}, {"retention_score": "0.8"}),
+        ({"difficulty_level": 3}, {"difficulty_level": 3.0}),
+        ({"personalization_applied": False}, {"personalization_applied": "false"}),
+        ({"event_id": "e1"}, {"event_id": "  e1 "}),
+        ({"retention_score": 0.1234567891}, {"retention_score": "0.1234567891"}),
+        (
+            {"occurred_at": "2026-03-01T12:30:00+02:00"},
+            {"occurred_at": "2026-03-01 10:30:00Z"},
+        ),
+    ],
+)
+def test_spellings__canonical_and_lenient__one_payload(user_client, canonical, lenient):
+    first = user_client.post(URL, [{**item("e1"), **canonical}], format="json")
+    assert first.status_code == 201, first.content
+    again = user_client.post(URL, [{**item("e1"), **lenient}], format="json")
+    assert again.status_code == 201, again.content  # a duplicate, not a reuse (422)
+    assert again.json()["duplicates"] == 1
+    assert Outcome.objects.count() == 1
+
+
+def test_scores__rounded_to_nine_places_on_both_paths(user_client):
+    user_client.post(URL, [item("a", retention_score=0.1234567891)], format="json")
+    user_client.post(URL, [item("b", retention_score="0.1234567891")], format="json")
+    stored = dict(Outcome.objects.values_list("event_id", "retention_score"))
+    assert stored == {"a": 0.123456789, "b": 0.123456789}
+
+
+@pytest.mark.parametrize(
+    ("change", "attr"),
+    [
+        ({"occurred_at": "2026-02-30T10:00:00Z"}, "1.occurred_at"),
+        ({"occurred_at": "2026-01-01T10:00:00+15:00"}, "1.occurred_at"),
+        ({"event_id": "a\u0000b"}, None),  # the parser refuses NUL characters
+        ({"decision": 0}, "1.decision"),
+        ({"strategy": "no spaces"}, "1.strategy"),
+        ({"content_type": "PODCAST"}, "1.content_type"),
+        ({"session_duration_minutes": 1441}, "1.session_duration_minutes"),
+    ],
+)
+def test_validation__list_item__400_names_index_and_field(user_client, change, attr):
+    payload = [item("ok"), {**item("bad"), **change}]
+    assert_error_shape(user_client.post(URL, payload, format="json"), 400, attr=attr)
+    assert not Outcome.objects.exists()
+
+
+def test_occurred_at__offset_kept_as_the_same_moment(user_client):
+    moment = "2026-03-01T12:30:00.250000+02:00"
+    assert user_client.post(URL, [item("e1", occurred_at=moment)], format="json").status_code == 201
+    stored = Outcome.objects.get().occurred_at
+    assert stored == datetime.datetime(2026, 3, 1, 10, 30, 0, 250000, tzinfo=datetime.UTC)
+
+
+def test_event_ids__quotes_backslashes_braces_and_null__stored_as_sent(user_client):
+    ids = ['q"uote', "back\\slash", "{brace},", "NULL", "", "ünï cødé", 'tail\\"']
+    ids[4] = "sp ace"
+    response = user_client.post(URL, [item(e) for e in ids], format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["created"] == len(ids)
+    assert sorted(Outcome.objects.values_list("event_id", flat=True)) == sorted(ids)
+    again = user_client.post(URL, [item(e) for e in ids], format="json")
+    assert again.json()["duplicates"] == len(ids)
+
+
+def test_list__empty__201_nothing(user_client):
+    response = user_client.post(URL, [], format="json")
+    assert response.status_code == 201
+    assert response.json() == {"created": 0, "duplicates": 0, "ids": []}
+
+
+def test_list__1000__queries_do_not_grow_with_the_batch(user_client, django_assert_max_num_queries):
+    # Token, the insert, and the transaction's savepoints: none per item.
+    with django_assert_max_num_queries(8):
+        response = user_client.post(URL, [item(f"e{i}") for i in range(1000)], format="json")
+    assert response.status_code == 201
