@@ -20,6 +20,7 @@ class ExperimentsConfig(AppConfig):
         for model in (StrategyConfig, Assignment, Decision):
             register_user_data(model)
         register_user_data(Rollout, owner_field="created_by")  # staff who shipped it
+        register_user_merge(Rollout, stays=True)  # learners ship nothing
         register_erasure_listener(_user_erased)
         register_user_merge(Decision, merge=decisions_and_configs_merge, order=20)
         register_user_merge(Assignment, keys=("experiment",), order=30)

@@ -21,5 +21,7 @@ class OutcomesConfig(AppConfig):
         # outcome was for; the figures last, once every row has moved.
         register_user_merge(Outcome, merge=outcomes_merge, order=10)
         register_user_merge(StrategyConfig, merge=reward_figures_rebuild, order=90)
+        # USER effectiveness rows are computed; the survivor's are recomputed hourly.
+        register_user_merge(Effectiveness, stays=True)
         register_seed_step(order=50, name="demo bandit", run=seeding.seed_demo_bandit)
         register_seed_step(order=60, name="outcome history", run=seeding.seed_outcome_history)

@@ -10,13 +10,26 @@ from outcomes.models import Outcome
 from outcomes.services.rewards import LOCK as REWARDS_LOCK
 from outcomes.watermarks import committed_by_last_run
 
+MAX_EVENT_ID = 64
+
+
+def merged_event_id(event_id: str, source_id: int) -> str:
+    """The event id a merged learner's outcome takes when the survivor already holds its
+    own: deterministic, so a repeated merge (or a client that knows the rule) finds it."""
+    suffix = f"~merged-{source_id}"
+    return event_id[: MAX_EVENT_ID - len(suffix)] + suffix
+
 
 def outcomes_merge(source: Any, target: Any) -> int:
     """Outcomes move to the survivor, pointed at the survivor's config of the same strategy
-    where it has one; an outcome whose event id the survivor already reported stays behind
-    (the same client event, told twice) and is erased with the merged learner."""
+    where it has one; an outcome whose event id the survivor already holds is re-keyed
+    (merged_event_id), so no measurement is lost."""
     taken = Outcome.objects.filter(user=target).values("event_id")
-    rows = Outcome.objects.filter(user=source).exclude(event_id__in=taken)
+    for pk, event_id in Outcome.objects.filter(user=source, event_id__in=taken).values_list(
+        "pk", "event_id"
+    ):
+        Outcome.objects.filter(pk=pk).update(event_id=merged_event_id(event_id, source.pk))
+    rows = Outcome.objects.filter(user=source)
     mine = dict(StrategyConfig.objects.filter(user=target).values_list("strategy_id", "id"))
     for config_id, strategy_id in StrategyConfig.objects.filter(user=source).values_list(
         "id", "strategy_id"

@@ -45,3 +45,7 @@ class PersonalizationConfig(AppConfig):
             register_user_merge(kind)
         for kind in (Preferences, SkillProfile):  # the survivor's own wins
             register_user_merge(kind, one_per_user=True)
+        # Erased with the merged learner: their token, admin log entries, and the audit events
+        # they acted in (kept, redacted, as on erasure).
+        for kind in (Token, LogEntry, AuditEvent):
+            register_user_merge(kind, stays=True)

@@ -73,7 +73,10 @@ class UserMerge:
     `keys` (with the owner, and within `condition` when given) the survivor already has
     stay behind and are erased with the merged learner: the survivor's row wins. With
     `one_per_user`, the merged learner's row moves only if the survivor has none. `merge`,
-    when given, does the whole move itself: merge(source, target)."""
+    when given, does the whole move itself: merge(source, target). `stays` declares rows
+    that do not move at all (tokens, computed rows, records of what the user did) and are
+    erased with the merged learner: every model that refers to users is declared one way
+    or the other, so none is forgotten."""
 
     model: type[models.Model]
     keys: tuple[str, ...] = ()
@@ -81,6 +84,7 @@ class UserMerge:
     one_per_user: bool = False
     merge: Callable[[Any, Any], int] | None = None
     order: int = 50
+    stays: bool = False
 
     @property
     def label(self) -> str:
@@ -98,8 +102,9 @@ def register_user_merge(
     one_per_user: bool = False,
     merge: Callable[[Any, Any], int] | None = None,
     order: int = 50,
+    stays: bool = False,
 ) -> None:
-    rule = UserMerge(model, keys, condition, one_per_user, merge, order)
+    rule = UserMerge(model, keys, condition, one_per_user, merge, order, stays)
     _merges[rule.label] = rule
 
 

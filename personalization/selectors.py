@@ -22,7 +22,7 @@ ID_PREFIX = "id:"
 MAX_REFERENCE_LENGTH = 255
 
 
-def user_get_by_reference(*, reference: str) -> User | None:
+def user_get_by_reference(*, reference: str, follow_merges: bool = True) -> User | None:
     """An active user named the way DESIGN.md §7 says: `id:<attune id>` is Attune's primary
     key, anything else is the client application's `external_id` — a bare number too, so an
     external id "2" never resolves to Attune user 2."""
@@ -36,6 +36,8 @@ def user_get_by_reference(*, reference: str) -> User | None:
         found = users.filter(pk=int(number)).first()
     else:
         found = users.filter(external_id=reference).first()
+    if not follow_merges:
+        return found
     # A learner merged into another (users/{id}/merge/) is found as the survivor.
     for _ in range(5):
         if found is None or found.merged_into is None:

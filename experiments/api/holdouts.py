@@ -25,6 +25,8 @@ class HoldoutSerializer(serializers.ModelSerializer):
             "salt",
             "is_active",
             "started_at",
+            "results",
+            "evaluated_at",
             "created_at",
             "updated_at",
         ]

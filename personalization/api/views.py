@@ -240,6 +240,9 @@ class UserViewSet(
         payload = serializers.UserMergeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         reference = payload.validated_data["from"]
+        named = selectors.user_get_by_reference(reference=reference, follow_merges=False)
+        if named is not None and named.merged_into == target.pk:
+            return Response(self.get_serializer(target).data)  # merged already: the same answer
         source = selectors.user_get_by_reference(reference=reference)
         if source is None or not self.get_queryset().filter(pk=source.pk).exists():
             raise NotFoundError(f"No learner {reference!r} to merge.", attr="from")

@@ -71,6 +71,8 @@ def user_merge(*, actor: Any, target: User, source: User) -> dict[str, int]:
     list(User.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk"))
     moved: dict[str, int] = {}
     for rule in user_merges():
+        if rule.stays:
+            continue
         count = rule.merge(source, target) if rule.merge else _move(rule, source, target)
         moved[rule.label] = moved.get(rule.label, 0) + count
     erased = _erase_rows(source)

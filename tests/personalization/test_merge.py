@@ -48,7 +48,7 @@ def test_merge__rows_move__survivor_wins__tombstone_finds_survivor(
     rng = np.random.default_rng(1)
     _history(anonymous, rng, "a")
     _history(signed_in, rng, "s")
-    # The same client event reported under both identities: the survivor's stays.
+    # The same client event id under both identities.
     outcome_record_many(
         user=anonymous,
         items=[
@@ -72,6 +72,7 @@ def test_merge__rows_move__survivor_wins__tombstone_finds_survivor(
 
     assert response.status_code == 200, response.content
     assert Decision.objects.filter(user=signed_in).count() == decisions
+    # The same event id under both identities: the merged one's is re-keyed, nothing lost.
     assert set(Outcome.objects.filter(user=signed_in).values_list("event_id", flat=True)) == {
         "a0",
         "a1",
@@ -79,8 +80,12 @@ def test_merge__rows_move__survivor_wins__tombstone_finds_survivor(
         "s0",
         "s1",
         "s2",
+        f"s0~merged-{anonymous.pk}",
     }
-    assert Outcome.objects.get(user=signed_in, event_id="s0").retention_score != 0.1
+    assert (
+        Outcome.objects.get(user=signed_in, event_id=f"s0~merged-{anonymous.pk}").retention_score
+        == 0.1
+    )
     assert Interaction.objects.filter(user=signed_in).count() == 1
     assert Preferences.objects.get(user=signed_in).personalization_level == "LOW"
     # Both were assigned to the experiment: the survivor's assignment wins.
@@ -89,7 +94,9 @@ def test_merge__rows_move__survivor_wins__tombstone_finds_survivor(
     # Every decision and outcome points at one of the survivor's configs.
     mine = set(StrategyConfig.objects.filter(user=signed_in).values_list("id", flat=True))
     assert set(Decision.objects.filter(user=signed_in).values_list("config_id", flat=True)) <= mine
-    assert set(Outcome.objects.filter(user=signed_in).values_list("config_id", flat=True)) <= mine
+    attributed = Outcome.objects.filter(user=signed_in, config__isnull=False)
+    assert set(attributed.values_list("config_id", flat=True)) <= mine
+    assert attributed.count() == 6  # the re-keyed one named no strategy
     assert StrategyConfig.objects.filter(user=signed_in, is_active=True).count() == 1
     # The merged identity is a tombstone; its old reference finds the survivor.
     tombstone = User.objects.get(pk=anonymous.pk)
@@ -104,6 +111,11 @@ def test_merge__rows_move__survivor_wins__tombstone_finds_survivor(
     assert found.json()["id"] == signed_in.pk
     event = AuditEvent.objects.get(action="USER_MERGED")
     assert event.changes["merged"]["new"] == anonymous.pk
+    # Idempotent: the same merge again answers the same, and changes nothing.
+    again = _merge(service_client, signed_in, "anon-1")
+    assert again.status_code == 200
+    assert again.json() == response.json()
+    assert AuditEvent.objects.filter(action="USER_MERGED").count() == 1
 
 
 def test_merge__reward_figures_equal_a_rebuild(service_client, strategy_catalog):

@@ -219,3 +219,14 @@ def test_erase__audit_trail_kept_without_personal_data(user_with_everything):
     assert "erin-1" not in str(erased.changes)
     assert erased.changes["rows_deleted"]["new"]["personalization.interaction"] == 1
     assert erased.created_at <= timezone.now()
+
+
+def test_every_user_reference_has_a_merge_rule():
+    """users/{id}/merge/ moves what the merge registry names: every model that refers to
+    users is declared there (moved, merged by its app, or staying to be erased)."""
+    from personalization.registry import user_merges
+
+    labels = {model._meta.label_lower for model, _field in user_references()}
+    declared = {rule.label for rule in user_merges()}
+    # Stages and items of a learning path move with their path.
+    assert labels - declared == set(), "declare how a merge treats these models"
