@@ -109,3 +109,42 @@ def allocation_chart(times: Sequence[str], series: dict[str, Sequence[float]]) -
         f"{escape(times[-1])}</text></svg>"
     )
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Span:
+    label: str
+    start: float
+    end: float
+    highlight: bool = False  # the experiment the page is about
+
+
+def namespace_chart(spans: Sequence[Span]) -> str:
+    """A context's namespace [0, 1) as one bar: each experiment's range as a block, the
+    free space grey. Every learner has one place on the bar (their namespace bucket)."""
+    height, top, left, right = 74, 10, 10, WIDTH - 10
+    x = _scale(0.0, 1.0, left, right)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="Namespace of the context" '
+        'style="font: 12px sans-serif">'
+        f'<rect x="{left}" y="{top}" width="{right - left}" height="28" fill="#eee"/>'
+    ]
+    for index, span in enumerate(spans):
+        x0, x1 = x(span.start), x(span.end)
+        color = PALETTE[index % len(PALETTE)]
+        stroke = ' stroke="#222" stroke-width="2"' if span.highlight else ""
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 1):.1f}" height="28" '
+            f'fill="{color}" opacity="0.8"{stroke}><title>{escape(span.label)}: '
+            f"[{span.start:g}, {span.end:g})</title></rect>"
+            f'<text x="{(x0 + x1) / 2:.1f}" y="{top + 46}" text-anchor="middle">'
+            f"{escape(span.label)} ({span.end - span.start:.0%})</text>"
+        )
+    for tick in (0.0, 0.5, 1.0):
+        parts.append(
+            f'<text x="{x(tick):.1f}" y="{height - 2}" text-anchor="middle" fill="#666">'
+            f"{tick:g}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -116,7 +116,31 @@ def experiment_results_display(experiment: Experiment) -> dict[str, Any]:
         "warnings": results.get("warnings", []),
         "means_chart": charts.interval_chart(intervals),
         "allocation_chart": allocation,
+        "namespace_chart": namespace_chart(experiment),
     }
+
+
+def namespace_chart(experiment: Experiment) -> str:
+    """The experiment's context's namespace: the ACTIVE experiments' ranges, and this one's
+    (highlighted) whatever its status."""
+    from experiments import charts
+
+    others = Experiment.objects.filter(
+        context=experiment.context, status=Experiment.Status.ACTIVE
+    ).exclude(pk=experiment.pk)
+    spans = [
+        charts.Span(e.name, e.namespace_start, e.namespace_end)
+        for e in others.order_by("namespace_start")
+    ]
+    spans.append(
+        charts.Span(
+            f"{experiment.name} ({experiment.get_status_display().lower()})",
+            experiment.namespace_start,
+            experiment.namespace_end,
+            highlight=True,
+        )
+    )
+    return charts.namespace_chart(sorted(spans, key=lambda s: (s.start, s.highlight)))
 
 
 def webhook_endpoint_list() -> QuerySet[WebhookEndpoint]:

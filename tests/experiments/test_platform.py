@@ -186,3 +186,25 @@ def test_ship__without_winner__409__unknown_variant__404(staff_client, strategy_
         staff_client.post(f"{URL}{draft.pk}/ship/", {"variant": "control"}, format="json"), 409
     )
     assert not Rollout.objects.exists()
+
+
+def test_admin__experiment_page_shows_the_namespace_bar_and_who_takes_part(
+    admin_client, strategy_catalog
+):
+    from django.urls import reverse
+
+    make_experiment(name="Left half", namespace_start=0.0, namespace_end=0.5)
+    right = make_experiment(
+        name="Right half",
+        namespace_start=0.5,
+        namespace_end=1.0,
+        targeting=[{"attr": "software_level", "op": "eq", "value": "BEGINNER"}],
+        start=False,
+    )
+    page = admin_client.get(reverse("admin:experiments_experiment_change", args=[right.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'aria-label="Namespace of the context"' in html
+    assert "Left half (50%)" in html
+    assert "Right half (draft) (50%)" in html
+    assert "software level is BEGINNER" in html
