@@ -27,6 +27,7 @@ class ExperimentsConfig(AppConfig):
         register_seed_step(order=30, name="strategy catalog", run=seeding.seed_strategy_catalog)
         register_seed_step(order=40, name="demo experiment", run=seeding.seed_demo_experiment)
         register_seed_step(order=45, name="demo holdout", run=seeding.seed_demo_holdout)
+        register_seed_step(order=47, name="demo platform", run=seeding.seed_demo_platform)
 
 
 def _user_erased(user_id: int) -> None:

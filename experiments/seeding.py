@@ -1,15 +1,32 @@
 """Seed steps of the experiments app (registered in ExperimentsConfig.ready)."""
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from experiments.models import Context, Experiment, Holdout, Strategy
+from experiments.models import (
+    Context,
+    Experiment,
+    Holdout,
+    Rollout,
+    Strategy,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from experiments.services.decisions import decision_make
-from experiments.services.experiments import experiment_create, experiment_start
+from experiments.services.experiments import (
+    experiment_complete,
+    experiment_create,
+    experiment_start,
+    namespace_overlap,
+)
 from experiments.services.holdouts import holdout_create
+from experiments.services.rollouts import experiment_ship
 from experiments.services.strategies import strategy_catalog_load
+from experiments.services.webhooks import webhook_endpoint_create
 from logs.models import AuditEvent
 from logs.selectors import audit_system_target_ids
 from personalization.models import User
@@ -19,8 +36,15 @@ DEMO_EXPERIMENT = "Mission pacing: balanced vs conservative"
 # The demo bandit of the outcomes app's seed step (its name lives here so that every step
 # knows which experiments seed may own).
 DEMO_BANDIT = "Session pacing bandit"
-SEED_EXPERIMENTS = (DEMO_EXPERIMENT, DEMO_BANDIT)
+# Two experiments sharing the ASSESSMENT context on halves of its namespace, one targeted at
+# beginners, and a CONTENT experiment whose variant was shipped as the context's rollout.
+DEMO_TARGETED = "Assessment: question mix for beginners"
+DEMO_NEIGHBOUR = "Assessment: difficulty ramp"
+DEMO_SHIPPED = "Content mix: balanced vs conservative"
+SEED_EXPERIMENTS = (DEMO_EXPERIMENT, DEMO_BANDIT, DEMO_TARGETED, DEMO_NEIGHBOUR, DEMO_SHIPPED)
 DEMO_HOLDOUT = "Personalization holdout"
+DEMO_WEBHOOK = "Demo receiver (nothing listens here)"
+DEMO_WEBHOOK_URL = "http://127.0.0.1:9/attune-demo"
 
 
 def seed_owned_experiments(names: Iterable[str] = SEED_EXPERIMENTS) -> list[Experiment]:
@@ -110,3 +134,104 @@ def seed_demo_holdout(context: SeedContext) -> str:
         return f"demo holdout: {DEMO_HOLDOUT!r} exists ({existing.percent:g}%); left alone"
     holdout = holdout_create(actor=None, data={"name": DEMO_HOLDOUT, "percent": 5.0})
     return f"demo holdout: {holdout.percent:g}% of learners in every context"
+
+
+def _two_variant_experiment(
+    name: str, context: str, treatment: str, **fields: Any
+) -> tuple[Experiment | None, str]:
+    experiment, name_free = seed_experiment_get(name)
+    if experiment is None and not name_free:
+        return None, f"{name!r} exists, not created by seed; left alone"
+    if experiment is None:
+        strategies = {s.key: s for s in Strategy.objects.filter(context=context)}
+        experiment = experiment_create(
+            actor=None,
+            data={"name": name, "experiment_type": Experiment.Type.AB_TEST, "context": context}
+            | fields,
+            variants=[
+                {
+                    "key": "control",
+                    "name": strategies["conservative"].name,
+                    "strategy": strategies["conservative"],
+                    "is_control": True,
+                },
+                {
+                    "key": treatment,
+                    "name": strategies[treatment].name,
+                    "strategy": strategies[treatment],
+                },
+            ],
+        )
+    return experiment, ""
+
+
+@transaction.atomic
+def seed_demo_platform(context: SeedContext) -> str:
+    """What an experimentation platform shows: two experiments sharing ASSESSMENT on halves of
+    its namespace (one targeted at beginners), a CONTENT experiment shipped as the context's
+    rollout, and a webhook endpoint where nothing listens, so failed deliveries are visible."""
+    notes = []
+    for name, treatment, start, end, targeting in (
+        (
+            DEMO_TARGETED,
+            "pattern_heavy",
+            0.0,
+            0.5,
+            [{"attr": "software_level", "op": "eq", "value": "BEGINNER"}],
+        ),
+        (DEMO_NEIGHBOUR, "prediction_heavy", 0.5, 1.0, []),
+    ):
+        experiment, note = _two_variant_experiment(
+            name,
+            Context.ASSESSMENT,
+            treatment,
+            namespace_start=start,
+            namespace_end=end,
+            targeting=targeting,
+            description="Two experiments share the assessment context on disjoint halves.",
+        )
+        if experiment is None:
+            notes.append(note)
+            continue
+        if experiment.status == Experiment.Status.DRAFT and namespace_overlap(experiment) is None:
+            experiment = experiment_start(actor=None, experiment=experiment)
+        notes.append(f"{experiment.name}: {experiment.status}")
+    shipped, note = _two_variant_experiment(
+        DEMO_SHIPPED, Context.CONTENT, "balanced", description="Shipped: balanced won."
+    )
+    if shipped is not None and shipped.shipped_at is None:
+        if shipped.status == Experiment.Status.DRAFT and namespace_overlap(shipped) is None:
+            shipped = experiment_start(actor=None, experiment=shipped)
+        if shipped.status == Experiment.Status.ACTIVE:
+            shipped = experiment_complete(actor=None, experiment=shipped, force=True)
+        if not Rollout.objects.filter(context=Context.CONTENT, is_active=True).exists():
+            experiment_ship(actor=None, experiment=shipped, variant="balanced")
+    rollout = Rollout.objects.filter(context=Context.CONTENT, is_active=True).first()
+    notes.append(f"CONTENT rollout: {rollout.strategy.name if rollout else 'none'}")
+    if not WebhookEndpoint.objects.filter(name=DEMO_WEBHOOK).exists():
+        try:
+            webhook_endpoint_create(
+                actor=None,
+                data={
+                    "name": DEMO_WEBHOOK,
+                    "url": DEMO_WEBHOOK_URL,
+                    "events": [e for e in WebhookEvent.values if e != WebhookEvent.PING],
+                },
+            )
+            notes.append("webhook endpoint at a closed port")
+        except ValidationError:
+            notes.append("no demo webhook (private addresses refused here)")
+    return "demo platform: " + "; ".join(notes)
+
+
+def seed_owned_holdout() -> Holdout | None:
+    """The demo holdout if seed created it (created without an actor, audited)."""
+    holdout = Holdout.objects.filter(name=DEMO_HOLDOUT).first()
+    if holdout is None:
+        return None
+    created_by_seed = audit_system_target_ids(
+        action=AuditEvent.Action.HOLDOUT_CREATED,
+        target_type=Holdout._meta.label_lower,
+        target_ids=[holdout.pk],
+    )
+    return holdout if str(holdout.pk) in created_by_seed else None

@@ -13,9 +13,9 @@ from django.utils import timezone
 from experiments.models import Assignment, Context, Decision, Experiment, Holdout, Strategy
 from experiments.seeding import (
     DEMO_BANDIT,
-    DEMO_HOLDOUT,
     seed_experiment_get,
     seed_owned_experiments,
+    seed_owned_holdout,
 )
 from experiments.services.decisions import decision_make
 from experiments.services.experiments import experiment_create, experiment_start
@@ -39,6 +39,7 @@ TRUE_EFFECTS = {
 BASE_SCORE = 0.45
 NOISE = 0.12
 CONTEXTS = (Context.MISSION, Context.SESSION)
+SOFTWARE_LEVELS = ("BEGINNER", "INTERMEDIATE", "ADVANCED")
 # Learners join in cohorts of this size over the first JOIN_SPAN of the history, and seed's
 # bandits are reweighted before each cohort from what had happened by then: the first
 # cohorts carry the bandit past its burn-in, the later ones are allocated by the moved
@@ -92,6 +93,7 @@ def _history(
     strategy_keys: dict[int, str],
     contexts: tuple[Context, ...],
     experiments: list[Experiment],
+    enrolled: tuple[Context, ...] = (),
 ) -> tuple[int, int]:
     """From the day the learner joined, every other day a decision per context and the
     outcome it led to; the learner's assignments to `experiments` date from that day."""
@@ -100,6 +102,12 @@ def _history(
     offset = float(rng.normal(0.0, 0.05))  # this learner is a little better or worse
     items: list[dict[str, Any]] = []
     backdated: list[Decision] = []
+    if Context.ASSESSMENT in enrolled:
+        # One assessment decision on joining: the two experiments sharing ASSESSMENT show
+        # who went where (their outcomes are not simulated).
+        first = decision_make(user=user, context=Context.ASSESSMENT, rng=rng).decision
+        first.created_at = now - datetime.timedelta(days=days - joined)
+        backdated.append(first)
     for day in range(joined, days, 2):
         for context in contexts:
             decision = decision_make(user=user, context=context, rng=rng).decision
@@ -153,7 +161,12 @@ def seed_outcome_history(context: SeedContext) -> str:
         username = f"learner-{seed}-{index:03d}"
         user, created = User.objects.get_or_create(
             username=username,
-            defaults={"external_id": username, "display_name": f"Learner {index + 1}"},
+            defaults={
+                "external_id": username,
+                "display_name": f"Learner {index + 1}",
+                # Targeting has something to read: the beginners' experiment enrols a third.
+                "software_background": {"level": SOFTWARE_LEVELS[index % len(SOFTWARE_LEVELS)]},
+            },
         )
         if created:
             user.set_unusable_password()
@@ -172,6 +185,12 @@ def seed_outcome_history(context: SeedContext) -> str:
         .values_list("context", flat=True)
     )
     contexts = tuple(c for c in CONTEXTS if c not in others)
+    foreign_assessment = (
+        Experiment.objects.filter(status=Experiment.Status.ACTIVE, context=Context.ASSESSMENT)
+        .exclude(pk__in=[e.pk for e in own])
+        .exists()
+    )
+    enrolled = () if foreign_assessment else (Context.ASSESSMENT,)
     skipped = f"; no history in {', '.join(sorted(others))} (others' experiments)" if others else ""
     decisions = outcomes = 0
     strategy_keys = dict(Strategy.objects.values_list("id", "key"))
@@ -180,6 +199,9 @@ def seed_outcome_history(context: SeedContext) -> str:
     for experiment in own:
         if experiment.start_date is None or experiment.start_date > started:
             Experiment.objects.filter(pk=experiment.pk).update(start_date=started)
+    holdout = seed_owned_holdout()
+    if holdout is not None and (holdout.started_at is None or holdout.started_at > started):
+        Holdout.objects.filter(pk=holdout.pk).update(started_at=started)
     bandits = [e for e in own if e.experiment_type == Experiment.Type.MULTI_ARMED_BANDIT]
     joins = _join_days(len(learners), days)
     reweighed: set[int] = set()
@@ -200,6 +222,7 @@ def seed_outcome_history(context: SeedContext) -> str:
                 strategy_keys=strategy_keys,
                 contexts=contexts,
                 experiments=own,
+                enrolled=enrolled,
             )
         decisions, outcomes = decisions + made, outcomes + stored
         if number % 10 == 0 or number == len(learners):
@@ -226,8 +249,8 @@ def seed_outcome_history(context: SeedContext) -> str:
             bandit_reweight(bandit, now=at, as_of=at, seed=seed + days + step)
     for experiment in own:
         experiment_evaluate(experiment=experiment, now=now)
-    holdout = Holdout.objects.filter(name=DEMO_HOLDOUT, is_active=True).first()
-    if holdout is not None:
+    holdout = seed_owned_holdout()
+    if holdout is not None and holdout.is_active:
         holdout_evaluate(holdout=holdout, now=now)
     return (
         f"history: {len(learners)} learners, {decisions} new decisions, {outcomes} new outcomes; "

@@ -271,3 +271,23 @@ def test_seed__a_holdout_exists_and_is_evaluated():
     assert "everyone_else" in holdout.results
     _seed()
     assert Holdout.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_seed__the_platform_shows_with_real_data():
+    """Two experiments share ASSESSMENT on halves of its namespace (one targeted at
+    beginners), CONTENT has a shipped rollout, a webhook endpoint points at nothing."""
+    from experiments.models import Experiment, Rollout, WebhookEndpoint
+
+    _seed()
+    shared = list(
+        Experiment.objects.filter(context="ASSESSMENT", status="ACTIVE").order_by("namespace_start")
+    )
+    assert [(e.namespace_start, e.namespace_end) for e in shared] == [(0.0, 0.5), (0.5, 1.0)]
+    assert shared[0].targeting == [{"attr": "software_level", "op": "eq", "value": "BEGINNER"}]
+    rollout = Rollout.objects.get(is_active=True)
+    assert (rollout.context, rollout.strategy.key) == ("CONTENT", "balanced")
+    assert WebhookEndpoint.objects.filter(url__contains="127.0.0.1:9").exists()
+    _seed()
+    assert Rollout.objects.count() == 1
+    assert WebhookEndpoint.objects.count() == 1
