@@ -92,8 +92,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=30000)}"
     )
     # Server-side parameters let psycopg prepare the hot queries once per connection, so
-    # PostgreSQL stops planning them on every request.
+    # PostgreSQL stops planning them on every request: a statement run this many times on a
+    # connection is prepared (psycopg's prepare_threshold; Django leaves it off unless set).
     DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int(
+        "DATABASE_PREPARE_THRESHOLD", default=5
+    )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat share one file in the embedded default: WAL lets readers run
     # beside a writer, IMMEDIATE transactions queue writers instead of failing them.
