@@ -471,10 +471,32 @@ class HoldoutAdminForm(ServiceModelForm):
 @admin.register(Holdout)
 class HoldoutAdmin(ServiceModelAdmin):
     form = HoldoutAdminForm
-    list_display = ["name", "covers", "percent", "is_active", "started_at"]
+    list_display = ["name", "covers", "percent", "is_active", "worth", "started_at"]
     list_filter = ["is_active"]
     search_fields = ["name"]
-    readonly_fields = ["started_at"]
+    readonly_fields = ["started_at", "worth", "evaluated_at"]
+
+    @admin.display(description="What personalization is worth")
+    def worth(self, obj: Holdout) -> str:
+        """The last hourly evaluation in words: everyone else's mean reward against the
+        held-out learners', with the always-valid interval."""
+        results = obj.results or {}
+        held, rest = results.get("holdout") or {}, results.get("everyone_else") or {}
+        if results.get("difference") is None:
+            return (
+                f"not measurable yet ({held.get('learners', 0)} held out, "
+                f"{rest.get('learners', 0)} others with outcomes)"
+                if results
+                else "not evaluated yet"
+            )
+        low, high = results.get("ci_lower"), results.get("ci_upper")
+        interval = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
+        verdict = "significant" if results.get("significant") else "not significant"
+        return (
+            f"{results['difference']:+.3f} mean reward{interval}, {verdict}: "
+            f"{rest.get('learners', 0):,} learners at {rest.get('mean', 0):.3f} against "
+            f"{held.get('learners', 0):,} held out at {held.get('mean', 0):.3f}"
+        )
 
     @admin.display(description="Contexts")
     def covers(self, obj: Holdout) -> str:

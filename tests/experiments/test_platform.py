@@ -208,3 +208,42 @@ def test_admin__experiment_page_shows_the_namespace_bar_and_who_takes_part(
     assert "Left half (50%)" in html
     assert "Right half (draft) (50%)" in html
     assert "software level is BEGINNER" in html
+
+
+def test_admin__holdout_page_says_what_personalization_is_worth(admin_client, db):
+    from django.urls import reverse
+
+    holdout = Holdout.objects.create(
+        name="H",
+        percent=5,
+        results={
+            "holdout": {"learners": 40, "mean": 0.45},
+            "everyone_else": {"learners": 760, "mean": 0.5},
+            "difference": 0.05,
+            "ci_lower": 0.01,
+            "ci_upper": 0.09,
+            "significant": True,
+        },
+    )
+    page = admin_client.get(reverse("admin:experiments_holdout_change", args=[holdout.pk]))
+    assert page.status_code == 200
+    assert "+0.050 mean reward [+0.010, +0.090], significant: 760 learners at 0.500" in (
+        page.content.decode()
+    )
+
+
+def test_admin__ship_action_makes_the_rollout(admin_client, strategy_catalog):
+    from django.urls import reverse
+
+    experiment = make_experiment(name="To ship")
+    experiment.status = Experiment.Status.COMPLETED
+    experiment.winning_variant = experiment.variants.get(key="treatment")
+    experiment.save()
+    response = admin_client.post(
+        reverse("admin:experiments_experiment_changelist"),
+        {"action": "ship_winners", "_selected_action": [experiment.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Balanced now serves Mission" in response.content.decode()
+    assert Rollout.objects.get(is_active=True).experiment_id == experiment.pk
