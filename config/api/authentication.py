@@ -8,6 +8,8 @@ targets (403); anyone without the permission who sends the header gets 403; an u
 inactive user is 404."""
 
 import re
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -56,33 +58,69 @@ class OnBehalfOfMixin:
 
 # Stands for the token's key while the lookup is compiled; replaced by the real key per call.
 _KEY_PLACEHOLDER = "0" * 40
-_token_statements: dict[str, tuple[str, tuple[Any, ...], int]] = {}
 
 
-def _token_statement() -> tuple[str, tuple[Any, ...], int]:
-    """The token lookup, compiled by the ORM once per process and database instead of on
-    every request: the SQL reading the token's user, its parameters, and where the key goes
-    among them."""
-    vendor = connections[DEFAULT_DB_ALIAS].vendor
-    statement = _token_statements.get(vendor)
-    if statement is None:
+@dataclass(frozen=True)
+class _TokenLookup:
+    """The token's user lookup as the ORM compiles it for one connection: the SQL and its
+    parameters (the key's position among them), the user's fields in column order and the
+    converters of the columns that need one."""
+
+    sql: str
+    params: tuple[Any, ...]
+    key_position: int
+    field_names: tuple[str, ...]
+    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]
+
+
+# Per connection object (each thread has its own): converters may be bound to its backend.
+_token_lookups: "weakref.WeakKeyDictionary[Any, _TokenLookup]" = weakref.WeakKeyDictionary()
+
+
+def _token_lookup(connection: Any) -> _TokenLookup:
+    lookup = _token_lookups.get(connection)
+    if lookup is None:
         from personalization.models import User
 
         queryset = User.objects.filter(auth_token__key=_KEY_PLACEHOLDER)
-        sql, params = queryset.query.sql_with_params()
-        statement = (sql, tuple(params), list(params).index(_KEY_PLACEHOLDER))
-        _token_statements[vendor] = statement
-    return statement
+        compiler = queryset.query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        columns = [expression for expression, _sql, _alias in compiler.select]
+        lookup = _TokenLookup(
+            sql=sql,
+            params=tuple(params),
+            key_position=list(params).index(_KEY_PLACEHOLDER),
+            field_names=tuple(column.target.attname for column in columns),
+            converters=tuple(
+                (position, tuple(converters), column)
+                for position, (converters, column) in compiler.get_converters(columns).items()
+            ),
+        )
+        _token_lookups[connection] = lookup
+    return lookup
 
 
 def token_user(key: str) -> Any:
-    """The active or inactive user holding this token, or None: one query."""
+    """The active or inactive user holding this token, or None: one query, compiled once per
+    connection instead of on every request, the row turned into a User as the ORM does."""
     from personalization.models import User
 
-    sql, params, position = _token_statement()
-    bound = list(params)
-    bound[position] = key
-    return next(iter(User.objects.raw(sql, bound)), None)
+    connection = connections[DEFAULT_DB_ALIAS]
+    lookup = _token_lookup(connection)
+    bound = list(lookup.params)
+    bound[lookup.key_position] = key
+    with connection.cursor() as cursor:
+        cursor.execute(lookup.sql, bound)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for position, converters, column in lookup.converters:
+        value = values[position]
+        for convert in converters:
+            value = convert(value, column, connection)
+        values[position] = value
+    return User.from_db(connection.alias, lookup.field_names, values)
 
 
 class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):

@@ -115,6 +115,9 @@ DECISION_FIELDS = (
     "updated_at",
 )
 
+# The fields whose Python value each database needs adapted (JSON, aware datetimes).
+ADAPTED = frozenset({"params", "created_at", "updated_at"})
+
 
 def new_generator() -> np.random.Generator:
     """Fresh entropy for each decision; tests pass their own seeded generator."""
@@ -557,8 +560,12 @@ def _record(
         created_at=now,
         updated_at=now,
     )
-    fields = [_field(Decision, name) for name in DECISION_FIELDS]
-    values = [f.get_db_prep_save(getattr(decision, f.attname), connection) for f in fields]
+    values = []
+    for name in DECISION_FIELDS:
+        field = _field(Decision, name)
+        value = getattr(decision, field.attname)
+        # Ids, text, numbers and booleans go to both databases as they are.
+        values.append(field.get_db_prep_save(value, connection) if name in ADAPTED else value)
     with connection.cursor() as cursor:
         cursor.execute(_sql()[1], values)
         if connection.features.can_return_columns_from_insert:

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Avg, Count, OuterRef, Subquery
+from django.db.models import Avg, Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.arrays import AnyOf
 from config.db import serialized
 from config.errors import DomainError
 from experiments import bandits
@@ -202,8 +203,11 @@ def experiment_evaluate(
 
 def _store_user_metrics(assignment_ids: np.ndarray, values: np.ndarray, counts: np.ndarray) -> None:
     """Each assignment's own figures ({value, outcomes}), written only where they changed."""
+    # One array parameter: an experiment's participants outgrow PostgreSQL's 65,535 (§10).
     current = dict(
-        Assignment.objects.filter(pk__in=assignment_ids.tolist()).values_list("id", "metrics")
+        Assignment.objects.filter(AnyOf(F("pk"), assignment_ids.tolist())).values_list(
+            "id", "metrics"
+        )
     )
     changed = []
     for assignment_id, value, count in zip(

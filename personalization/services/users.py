@@ -3,13 +3,19 @@
 import uuid
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models import F
 
+from config.arrays import AnyOf
 from config.errors import ConflictError
 from logs.models import AuditEvent
 from logs.services import audit_event_record, changes_between, model_snapshot
 from personalization.models import User
 from personalization.registry import erasure_listeners, user_data_sources
+
+# Rows deleted per statement when erasing: Django's delete names the rows it cascades to in IN
+# lists, one bind parameter each, and PostgreSQL accepts at most 65,535 a statement.
+ERASE_BATCH = 2000
 
 PROFILE_FIELDS = (
     "display_name",
@@ -99,6 +105,26 @@ def user_profile_update(*, actor: Any, user: User, data: dict[str, Any]) -> User
     return user
 
 
+def _delete_cascaded_rows(user: User) -> None:
+    """Delete, ERASE_BATCH rows at a time, what deleting the user cascades to: the same rows
+    and the same on_delete rules as user.delete(), which would otherwise collect a learner's
+    100,000 outcomes into one statement (DESIGN.md §10 bind limits). Each batch is selected
+    by one array parameter."""
+    for relation in User._meta.related_objects:
+        if relation.many_to_many or relation.on_delete is not models.CASCADE:
+            continue
+        manager = relation.related_model._default_manager
+        rows = manager.filter(**{relation.field.name: user.pk})
+        pk = relation.related_model._meta.pk
+        key = getattr(pk, "target_field", pk)  # a one-to-one primary key: the user's id
+        if not isinstance(key, models.IntegerField):
+            rows.delete()  # e.g. the token, keyed by text: one per user
+            continue
+        ids = list(rows.order_by("pk").values_list("pk", flat=True))
+        for start in range(0, len(ids), ERASE_BATCH):
+            manager.filter(AnyOf(F("pk"), ids[start : start + ERASE_BATCH])).delete()
+
+
 @transaction.atomic
 def user_erase(*, actor: Any, user: User) -> dict[str, int]:
     """Delete the user and every row about them (every registered source; CASCADE and
@@ -113,6 +139,7 @@ def user_erase(*, actor: Any, user: User) -> dict[str, int]:
             continue
         counts[source.label] = counts.get(source.label, 0) + source.rows(user).count()
     audit_events_redact(about=user_audit_about(user=user))
+    _delete_cascaded_rows(user)
     user_id = user.pk
     user.delete()
     actor_for_event = actor if actor is not None and getattr(actor, "pk", None) != user_id else None
