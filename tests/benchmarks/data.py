@@ -10,9 +10,9 @@ INSERT INTO personalization_user (
     password, is_superuser, username, first_name, last_name, email, is_staff, is_active,
     date_joined, created_at, updated_at, external_id, display_name, software_background,
     hardware_background, profile_completed, behavioral_analysis_enabled,
-    learning_style_profiling_enabled, share_anonymized_patterns)
+    learning_style_profiling_enabled, share_anonymized_patterns, attributes)
 SELECT '!', false, 'bench-' || g, '', '', '', false, true, now(), now(), now(),
-       'bench-' || g, '', '{{}}', '{{}}', false, true, true, false
+       'bench-' || g, '', '{{}}', '{{}}', false, true, true, false, '{{}}'
 FROM generate_series(1, {users}) AS g;
 
 INSERT INTO experiments_strategyconfig (
