@@ -4,6 +4,7 @@ to the database instead of turning every request into a 500 or a hang (DESIGN.md
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +25,15 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
 # While an outage lasts, one warning a minute per process is enough to see it in the logs.
 WARNING_INTERVAL_SECONDS = 60.0
 
+# Keys fetched per SCAN step, and deleted per UNLINK, when a prefixed cache is cleared.
+CLEAR_SCAN_BATCH = 500
+
 T = TypeVar("T")
+
+
+def glob_escape(text: str) -> str:
+    """`text` matched literally by a Redis glob pattern (SCAN MATCH, KEYS)."""
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)
 
 
 def redacted(location: str) -> str:
@@ -179,4 +188,22 @@ class FailOpenRedisCache(RedisCache):
         self._guarded(functools.partial(super().delete_many, keys, version), None)
 
     def clear(self) -> None:
-        self._guarded(super().clear, None)
+        """Deletes this cache's own keys (those under its KEY_PREFIX), never the rest of the
+        logical database: another application, or another test run, may share it. Without a
+        prefix the database is flushed, as Django does."""
+        if not self.key_prefix:
+            self._guarded(super().clear, None)
+            return
+        self._guarded(self._clear_prefix, None)
+
+    def _clear_prefix(self) -> None:
+        client = self._cache.get_client(write=True)
+        pattern = glob_escape(f"{self.key_prefix}:") + "*"
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=pattern, count=CLEAR_SCAN_BATCH):
+            batch.append(key)
+            if len(batch) >= CLEAR_SCAN_BATCH:
+                client.unlink(*batch)
+                batch.clear()
+        if batch:
+            client.unlink(*batch)

@@ -1,4 +1,10 @@
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from celery.signals import after_task_publish
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -11,9 +17,40 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_queue() -> Iterator[None]:
+    """What the code under test enqueued waited on this run's queue (the test settings' default
+    queue), consumed by nobody: at the end the queue goes, with the results it asked for, and
+    the cache keys under this run's prefix. Nothing else on the broker or the cache is
+    touched, so a run leaves a shared Redis as it found it."""
+    published: list[str] = []
+
+    def record(sender: object, headers: dict, **kwargs: object) -> None:
+        published.append(headers["id"])
+
+    after_task_publish.connect(record, weak=False)
+    yield
+    after_task_publish.disconnect(record)
+    cache.clear()
+    if not settings.REDIS_URL:
+        shutil.rmtree(settings.TEST_BROKER_DIR, ignore_errors=True)
+        return
+    from config.celery_app import app
+
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    with app.connection_for_write() as conn:
+        channel: Any = conn.default_channel  # kombu's Redis channel, not in the stubs
+        client = channel.client
+        keys = {channel._q_for_pri(queue, priority) for priority in channel.priority_steps}
+        keys |= {channel.keyprefix_queue % queue, channel.keyprefix_binding_permanent % queue}
+        keys |= {f"celery-task-meta-{task_id}" for task_id in published}
+        client.delete(*keys)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache():
-    """Throttle counters and cached catalogs must not leak from one test into the next."""
+    """Throttle counters and cached catalogs must not leak from one test into the next. Only
+    this run's keys are cleared (its KEY_PREFIX, config/cache.py)."""
     cache.clear()
     yield
     cache.clear()

@@ -191,12 +191,14 @@ def test_fail_open_cache__back_after_an_outage__serves_and_says_so(caplog):
     if not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
         pytest.skip("needs Redis (set REDIS_URL)")
     location = settings.CACHES["default"]["LOCATION"]
-    cache = FailOpenRedisCache(location, {"RETRY_AFTER": 0, "KEY_PREFIX": "availability"})
+    prefix = f"{settings.CACHES['default']['KEY_PREFIX']}-availability"
+    cache = FailOpenRedisCache(location, {"RETRY_AFTER": 0, "KEY_PREFIX": prefix})
     cache.outage.failed(ConnectionError("simulated"), retry_after=0)
     with caplog.at_level(logging.WARNING, logger="config.cache"):
         cache.set("k", 42)
     assert cache.get("k") == 42
     assert "reachable again" in caplog.text
+    cache.clear()
 
 
 # --- The API with Redis down or hung -------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The staff workflow in a real browser (headless Chromium): log in to the admin, start an
 experiment with the admin action, evaluate it, and read its results page."""
 
+import os
 import shutil
 
 import pytest
@@ -29,7 +30,10 @@ def browser_page(monkeypatch):
     # are still synchronous and safe (Django's documented escape hatch for such tests).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if CHROMIUM is None:
-        pytest.skip("Chromium is needed for the browser test (apt-get install chromium)")
+        message = "Chromium is needed for the browser test (apt-get install chromium)"
+        if os.environ.get("ATTUNE_REQUIRE_BROWSER"):
+            pytest.fail(f"{message}; ATTUNE_REQUIRE_BROWSER is set, so it may not be skipped")
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
