@@ -8,6 +8,7 @@ from experiments.api.holdouts import HoldoutViewSet, RolloutViewSet
 from experiments.api.views import (
     DecisionViewSet,
     ExperimentViewSet,
+    MePromptContextView,
     StrategyConfigViewSet,
     StrategyViewSet,
 )
@@ -65,6 +66,7 @@ urlpatterns = [
     path("me/export/", MeExportView.as_view(), name="me-export"),
     path("me/preferences/", MePreferencesView.as_view(), name="me-preferences"),
     path("me/skills/", MeSkillsView.as_view(), name="me-skills"),
+    path("me/prompt-context/", MePromptContextView.as_view(), name="me-prompt-context"),
     path("interactions/summary/", InteractionSummaryView.as_view(), name="interaction-summary"),
     path(
         "experiments/<int:pk>/results/", ExperimentResultsView.as_view(), name="experiment-results"

@@ -292,3 +292,27 @@ class DecisionListSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class PromptContextQuerySerializer(serializers.Serializer):
+    context = serializers.ChoiceField(choices=Context.choices, default=Context.CONTENT)  # type: ignore[assignment]
+
+
+class PromptContextSerializer(serializers.Serializer):
+    """DESIGN.md §7.1. With consent withheld for the context, only `language`, the baseline
+    strategy and the decision; the other fields are null or empty."""
+
+    language = serializers.CharField(help_text="BCP 47 tag, from the preferences")
+    tone = serializers.CharField(allow_null=True)
+    reading_length = serializers.CharField(allow_null=True)
+    learning_style = serializers.CharField(
+        allow_null=True, help_text="null without learning-style profiling"
+    )
+    software_level = serializers.CharField(allow_null=True)
+    hardware_level = serializers.CharField(allow_null=True)
+    weaknesses = serializers.ListField(child=serializers.CharField(), help_text="weakest first")
+    goals = serializers.ListField(child=serializers.CharField())
+    strategy = NamedStrategySerializer()
+    params = serializers.DictField()
+    decision = serializers.IntegerField(help_text="id of the decision this call stored")
+    text = serializers.CharField(help_text="a plain-language instruction for a generator")

@@ -1,12 +1,13 @@
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from config.api.permissions import (
     IsLearnerForWrites,
@@ -26,6 +27,7 @@ from experiments.filters import (
 )
 from experiments.models import Context, Experiment
 from experiments.services import configs, decisions, experiments, rollouts, strategies
+from experiments.services.prompt_context import prompt_context_get
 
 CONTEXTS = frozenset(Context.values)
 CONFLICT = OpenApiResponse(description="The experiment's state does not allow this (409).")
@@ -268,3 +270,29 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             "personalization_applied": bool(decision.personalization_applied),
         }
         return Response(answer, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["me"])
+class MePromptContextView(APIView):
+    """What a content generator (an LLM prompt, a translation step) needs to adapt a text to
+    the learner (DESIGN.md §7.1): preferences and profile, a fresh decision in the context and
+    a plain-language instruction. The call is a decision and is stored as one, so only
+    learners may make it; consent withheld for the context gives the language and the
+    baseline only."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("context", enum=sorted(CONTEXTS), default="CONTENT", required=False)
+        ],
+        responses={
+            200: serializers.PromptContextSerializer,
+            403: OpenApiResponse(description="Not a learner (`learner_required`)."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = serializers.PromptContextQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        answer = prompt_context_get(user=request.user, context=query.validated_data["context"])
+        return Response(answer)

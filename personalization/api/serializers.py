@@ -228,7 +228,17 @@ class OptionalEmailField(serializers.CharField):
 
 
 class UserCreateSerializer(StrictSerializer):
-    external_id = serializers.CharField(max_length=255)
+    # It travels in the X-On-Behalf-Of header: printable ASCII, no surrounding space, and not
+    # `id:…`, which names an Attune id there (DESIGN.md §7).
+    external_id = serializers.RegexField(
+        r"^(?!id:)[!-~](?:[ -~]*[!-~])?\Z",
+        max_length=255,
+        trim_whitespace=False,
+        error_messages={
+            "invalid": "An external id is printable ASCII without leading or trailing spaces, "
+            "and does not start with 'id:' (that names an Attune id in X-On-Behalf-Of)."
+        },
+    )
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150, required=False)
     email = OptionalEmailField()
     display_name = serializers.CharField(

@@ -359,6 +359,22 @@ def test_users__service_account_creates_and_finds(service_client):
     assert AuditEvent.objects.filter(action="USER_CREATED", target_id=str(created.pk)).exists()
 
 
+@pytest.mark.parametrize(
+    "external_id", ["id:24", " padded", "padded ", "jürgen", "tab\there", "", "x" * 256]
+)
+def test_users__external_id_the_header_cannot_carry__400(service_client, external_id):
+    """X-On-Behalf-Of names learners by external id: one it would read as an Attune id
+    (`id:…`), or could not carry unchanged, is refused when the learner is created."""
+    response = service_client.post("/api/v1/users/", {"external_id": external_id}, format="json")
+    assert_error_shape(response, 400, attr="external_id")
+    assert not User.objects.filter(external_id=external_id).exists()
+
+
+def test_users__external_id_with_inner_spaces_and_symbols__accepted(service_client):
+    response = service_client.post("/api/v1/users/", {"external_id": "crm 7/a:b@x"}, format="json")
+    assert response.status_code == 201, response.content
+
+
 def test_users__duplicate_external_id__409(service_client, user):
     response = service_client.post(
         "/api/v1/users/", {"external_id": user.external_id}, format="json"
