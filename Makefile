@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install run test lint format migrations bench bench-quick clean
+.PHONY: help install run test test-clients lint format migrations bench bench-quick clean
 
 help:
 	@echo "make run      start web, worker and beat (embedded default unless DATABASE_URL/REDIS_URL)"
 	@echo "make test     lint's fast part, then the whole test suite"
+	@echo "make test-clients  the Python and TypeScript clients against a live server (node 20)"
 	@echo "make lint     ruff, mypy and makemigrations --check"
 	@echo "make format   ruff format and ruff check --fix"
 	@echo "make bench    decide, ingest and recompute against this machine's limits (PostgreSQL, Redis, wrk)"
@@ -29,6 +30,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-clients: $(STAMP)
+	bash clients/run-live-tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
