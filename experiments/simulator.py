@@ -532,7 +532,9 @@ def always_on_target(strategy: int, consent: np.ndarray, strategies: int) -> np.
 
 def evaluate(log: Log, truth: Truth) -> list[StrategyValue]:
     """IPS, SNIPS and DR (95% intervals, effective sample size) of every strategy as an
-    always-on policy, from the log's decisions with an observed outcome, next to the truth."""
+    always-on policy, from the log's decisions with an observed outcome, next to the truth.
+    Intervals are clustered by learner: an experiment's sticky assignment makes a learner's
+    decisions one draw."""
     seen = log.observed
     actions, propensities = log.action[seen], log.propensity[seen]
     rewards, consent = log.reward[seen], log.consent[seen]
@@ -545,6 +547,7 @@ def evaluate(log: Log, truth: Truth) -> list[StrategyValue]:
             propensities=propensities,
             rewards=rewards,
             target=always_on_target(index, consent, k),
+            clusters=log.learner[seen],
             confidence=COVERAGE_LEVEL,
         )
         rows.append(

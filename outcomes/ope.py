@@ -17,9 +17,12 @@ With importance weights w_i = π_i / p_i:
 where q̂(a) is the direct model: strategy a's mean logged reward. Intervals are 95% normal
 intervals from the sandwich (influence-function) variance: for IPS and DR the sample variance
 of the summands over n; for SNIPS that of ψ_i = w_i (r_i − V̂) / w̄, the delta method for a
-ratio of means. The effective sample size is (Σ w)² / Σ w² (Kish); below MIN_EFFECTIVE_SAMPLE
+ratio of means. Summed per learner (cluster-robust: Var = G/(G−1)·Σ_g ψ_g²/n² over the G
+learners) they allow for the decisions of one learner being alike; with one decision per
+cluster the two agree. The effective sample size is (Σ w)² / Σ w² (Kish); below MIN_EFFECTIVE_SAMPLE
 an estimate says it is unreliable. An undefined estimate (no decisions, Σ w = 0) is NaN."""
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,22 +53,89 @@ class PolicyValue:
 
 
 def _estimate(
-    value: float, influence: np.ndarray, ess: float, n: int, confidence: float
+    value: float,
+    cluster_terms: np.ndarray,
+    scale: float,
+    ess: float,
+    n: int,
+    confidence: float,
 ) -> Estimate:
-    if n < 2 or not np.isfinite(value):
+    """The estimate with its cluster-robust sandwich interval: Var = G/(G−1) · Σ_g ψ_g² / scale²
+    over the G clusters' summed centred influence ψ_g."""
+    clusters = int(cluster_terms.size)
+    if n < 2 or clusters < 2 or not np.isfinite(value) or scale <= 0:
         nan = float("nan")
         return Estimate(value if n else nan, nan, nan, nan, ess, n)
-    se = float(np.std(influence, ddof=1) / np.sqrt(n))
+    variance = clusters / (clusters - 1) * float(np.square(cluster_terms).sum()) / scale**2
+    se = float(np.sqrt(variance))
     z = float(scipy_stats.norm.ppf(0.5 + confidence / 2))
     return Estimate(float(value), se, float(value - z * se), float(value + z * se), ess, n)
 
 
 def direct_model(actions: np.ndarray, rewards: np.ndarray, strategies: int) -> np.ndarray:
     """q̂(a): each strategy's mean logged reward (0 for a strategy never logged)."""
-    totals = np.bincount(actions, weights=rewards, minlength=strategies)
-    counts = np.bincount(actions, minlength=strategies)
+    return _direct_model(actions, np.ones(len(actions)), rewards, strategies)
+
+
+def _direct_model(
+    actions: np.ndarray, counts: np.ndarray, reward_sums: np.ndarray, strategies: int
+) -> np.ndarray:
+    totals = np.bincount(actions, weights=reward_sums, minlength=strategies)
+    n = np.bincount(actions, weights=counts, minlength=strategies)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(counts > 0, totals / np.where(counts > 0, counts, 1), 0.0)
+        return np.where(n > 0, totals / np.where(n > 0, n, 1), 0.0)
+
+
+@dataclass(frozen=True)
+class LogRows:
+    """A log summarised in rows that share a strategy and a cluster (a learner): per row the
+    decisions n, Σ r, Σ w·r, Σ w, Σ w² and Σ π(· | i) (the target's probabilities summed over
+    the row's decisions, one column per strategy). One decision per row is the plain log."""
+
+    actions: np.ndarray
+    clusters: np.ndarray
+    decisions: np.ndarray
+    reward_sum: np.ndarray
+    weighted_reward_sum: np.ndarray
+    weight_sum: np.ndarray
+    weight_sq_sum: np.ndarray
+    target_sum: np.ndarray
+
+
+def policy_value_of_rows(rows: LogRows, *, confidence: float = 0.95) -> PolicyValue:
+    """IPS, SNIPS and DR from row sums, with intervals clustered by `rows.clusters`: a
+    learner's decisions are not independent when one draw (an experiment's sticky assignment)
+    or one learner's taste shapes them all, and the sandwich summed per cluster allows for it.
+    With one decision per cluster it is the plain sandwich of the module docstring."""
+    n = int(rows.decisions.sum())
+    if n == 0:
+        empty = _estimate(float("nan"), np.empty(0), 0.0, 0.0, 0, confidence)
+        return PolicyValue(empty, empty, empty)
+    _, cluster = np.unique(rows.clusters, return_inverse=True)
+    per_cluster = functools.partial(np.bincount, cluster)
+    total_weight = float(rows.weight_sum.sum())
+    weight_sq = float(rows.weight_sq_sum.sum())
+    ess = total_weight**2 / weight_sq if weight_sq > 0 else 0.0
+
+    ips_value = float(rows.weighted_reward_sum.sum()) / n
+    ips_terms = per_cluster(rows.weighted_reward_sum - ips_value * rows.decisions)
+    ips = _estimate(ips_value, ips_terms, n, ess, n, confidence)
+
+    if total_weight > 0:
+        snips_value = float(rows.weighted_reward_sum.sum()) / total_weight
+        snips_terms = per_cluster(rows.weighted_reward_sum - snips_value * rows.weight_sum)
+        snips = _estimate(snips_value, snips_terms, total_weight, ess, n, confidence)
+    else:
+        snips = _estimate(float("nan"), np.empty(0), 0.0, ess, n, confidence)
+
+    strategies = rows.target_sum.shape[1]
+    q = _direct_model(rows.actions, rows.decisions, rows.reward_sum, strategies)
+    dr_sums = rows.target_sum @ q + rows.weighted_reward_sum - q[rows.actions] * rows.weight_sum
+    dr_value = float(dr_sums.sum()) / n
+    dr = _estimate(
+        dr_value, per_cluster(dr_sums - dr_value * rows.decisions), n, ess, n, confidence
+    )
+    return PolicyValue(ips=ips, snips=snips, dr=dr)
 
 
 def policy_value(
@@ -74,37 +144,43 @@ def policy_value(
     propensities: np.ndarray,
     rewards: np.ndarray,
     target: np.ndarray,
+    clusters: np.ndarray | None = None,
     confidence: float = 0.95,
 ) -> PolicyValue:
     """IPS, SNIPS and DR estimates of a target policy's value. `target` is π(a | i): one row
-    per decision, one column per strategy (rows sum to 1)."""
+    per decision, one column per strategy (rows sum to 1). `clusters` (a learner id per
+    decision) makes the intervals cluster-robust; without it every decision is its own."""
     actions = np.asarray(actions, dtype=np.int64)
     propensities = np.asarray(propensities, dtype=float)
     rewards = np.asarray(rewards, dtype=float)
     n = int(actions.size)
     if n == 0:
-        empty = _estimate(float("nan"), np.empty(0), 0.0, 0, confidence)
-        return PolicyValue(empty, empty, empty)
+        return policy_value_of_rows(
+            LogRows(
+                actions=np.empty(0, dtype=np.int64),
+                clusters=np.empty(0),
+                decisions=np.empty(0),
+                reward_sum=np.empty(0),
+                weighted_reward_sum=np.empty(0),
+                weight_sum=np.empty(0),
+                weight_sq_sum=np.empty(0),
+                target_sum=np.empty((0, 1)),
+            ),
+            confidence=confidence,
+        )
     target = np.asarray(target, dtype=float).reshape(n, -1)
-    chosen = target[np.arange(n), actions]
-    weights = chosen / propensities
-    total_weight = float(weights.sum())
-    ess = total_weight**2 / float(np.square(weights).sum()) if total_weight > 0 else 0.0
-
-    ips_terms = weights * rewards
-    ips = _estimate(float(ips_terms.mean()), ips_terms, ess, n, confidence)
-
-    if total_weight > 0:
-        snips_value = float(ips_terms.sum() / total_weight)
-        influence = weights * (rewards - snips_value) / weights.mean()
-        snips = _estimate(snips_value, influence, ess, n, confidence)
-    else:
-        snips = _estimate(float("nan"), np.empty(0), ess, n, confidence)
-
-    q = direct_model(actions, rewards, target.shape[1])
-    dr_terms = target @ q + weights * (rewards - q[actions])
-    dr = _estimate(float(dr_terms.mean()), dr_terms, ess, n, confidence)
-    return PolicyValue(ips=ips, snips=snips, dr=dr)
+    weights = target[np.arange(n), actions] / propensities
+    rows = LogRows(
+        actions=actions,
+        clusters=np.arange(n) if clusters is None else np.asarray(clusters),
+        decisions=np.ones(n),
+        reward_sum=rewards,
+        weighted_reward_sum=weights * rewards,
+        weight_sum=weights,
+        weight_sq_sum=np.square(weights),
+        target_sum=target,
+    )
+    return policy_value_of_rows(rows, confidence=confidence)
 
 
 def always(strategy: int, decisions: int, strategies: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from outcomes.api.views import (
     EffectivenessViewSet,
     ExperimentPlanView,
     ExperimentResultsView,
+    OfflineEvaluationView,
     OutcomeViewSet,
 )
 from personalization.api.views import (
@@ -73,5 +74,8 @@ urlpatterns = [
     ),
     path("experiments/plan/", ExperimentPlanView.as_view(), name="experiment-plan"),
     path("logs/stats/", RequestLogStatsView.as_view(), name="log-stats"),
+    path(
+        "effectiveness/offline/", OfflineEvaluationView.as_view(), name="effectiveness-offline"
+    ),
     path("", include(router.urls)),
 ]

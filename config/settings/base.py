@@ -5,6 +5,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -375,6 +376,20 @@ OUTCOME_REWARD_WEIGHTS = {
     "engagement_score": 0.2,
 }
 EFFECTIVENESS_WINDOW_DAYS = env.int("EFFECTIVENESS_WINDOW_DAYS", default=14)
+# Off-policy evaluation (§5.6): the reward of a decision without an outcome — a number in
+# [0, 1], or "exclude" to leave such decisions out (the estimate is then of the decisions that
+# got an outcome, which is biased if a strategy changes whether learners report one).
+_ope_default = env.str("OPE_DEFAULT_REWARD", default="0").strip().lower()
+OPE_DEFAULT_REWARD: float | None = None
+if _ope_default not in {"exclude", "none", ""}:
+    try:
+        OPE_DEFAULT_REWARD = float(_ope_default)
+    except ValueError:
+        OPE_DEFAULT_REWARD = float("nan")
+    if not 0.0 <= OPE_DEFAULT_REWARD <= 1.0:
+        raise ImproperlyConfigured(
+            f"OPE_DEFAULT_REWARD={_ope_default!r}: give a reward in [0, 1] or 'exclude'."
+        )
 MIN_SAMPLE_SIZE = env.int("MIN_SAMPLE_SIZE", default=20)
 # Publishing a task gives up quickly when the broker is down: the write that enqueues it
 # has committed, and the periodic tasks reconcile (DESIGN.md §10).

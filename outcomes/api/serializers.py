@@ -293,3 +293,50 @@ class ExperimentPlanInputSerializer(StrictSerializer):
     sequential_tuning = FiniteFloatField(
         required=False, default=5000.0, min_value=1.0, max_value=1e9
     )
+
+
+class OfflineEvaluationQuerySerializer(serializers.Serializer):
+    context = serializers.ChoiceField(choices=Context.choices)  # type: ignore[assignment]
+    window_start = serializers.DateField(
+        required=False,
+        help_text="First day (UTC) of the window; it lasts EFFECTIVENESS_WINDOW_DAYS. Default: "
+        "the last complete effectiveness window.",
+    )
+
+
+class OffPolicyEstimateSerializer(serializers.Serializer):
+    value = serializers.FloatField(allow_null=True)
+    ci_lower = serializers.FloatField(allow_null=True)
+    ci_upper = serializers.FloatField(allow_null=True)
+    standard_error = serializers.FloatField(allow_null=True)
+
+
+class OffPolicyValueSerializer(serializers.Serializer):
+    policy = serializers.CharField(help_text="always:<strategy key> or level:<LOW|MEDIUM|HIGH>")
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["STRATEGY", "LEVEL"])
+    ips = OffPolicyEstimateSerializer()
+    snips = OffPolicyEstimateSerializer()
+    dr = OffPolicyEstimateSerializer()
+    effective_sample_size = serializers.FloatField()
+    decisions_used = serializers.IntegerField()
+    reliable = serializers.BooleanField(help_text="effective sample size ≥ 100")
+    warning = serializers.CharField(allow_null=True)
+
+
+class LoggedValueSerializer(OffPolicyEstimateSerializer):
+    decisions = serializers.IntegerField()
+
+
+class OfflineEvaluationSerializer(serializers.Serializer):
+    """DESIGN.md §5.6: mean reward per decision each policy would have had."""
+
+    context = serializers.CharField()  # type: ignore[assignment]
+    window_start = serializers.DateField()
+    window_end = serializers.DateField()
+    decisions = serializers.IntegerField()
+    learners = serializers.IntegerField()
+    missing_outcome = serializers.CharField(help_text="how a decision without outcome counts")
+    interval = serializers.CharField()
+    logged = LoggedValueSerializer(help_text="the policy that ran: its mean reward")
+    policies = OffPolicyValueSerializer(many=True)

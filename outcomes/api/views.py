@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from config.api.permissions import IsLearnerForWrites, IsStaff, owner_scope
 from config.api.schema import BATCH_LIMIT
 from experiments.models import Experiment
-from outcomes import selectors
+from outcomes import offline, selectors
 from outcomes.api import serializers
 from outcomes.filters import EffectivenessFilter, OutcomeFilter
 from outcomes.models import Outcome
@@ -112,3 +112,22 @@ class ExperimentPlanView(APIView):
         payload = serializers.ExperimentPlanInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         return Response(planning.experiment_plan(**payload.validated_data))
+
+
+@extend_schema(tags=["effectiveness"])
+class OfflineEvaluationView(APIView):
+    """Off-policy evaluation (DESIGN.md §5.6), staff only: from the context's decision log in a
+    window, joined to the outcomes, the mean reward per decision that each strategy always on
+    and each level's per-learner policy would have had — IPS, self-normalised IPS and doubly
+    robust, each with a 95% interval clustered by learner and the effective sample size."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        parameters=[serializers.OfflineEvaluationQuerySerializer],
+        responses=serializers.OfflineEvaluationSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        query = serializers.OfflineEvaluationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(offline.offline_evaluation(**query.validated_data))

@@ -4,6 +4,7 @@ simulated logs with known truth the intervals' coverage and the variance orderin
 import numpy as np
 import pytest
 
+from outcomes import ope
 from outcomes.ope import MIN_EFFECTIVE_SAMPLE, always, direct_model, policy_value
 
 
@@ -108,3 +109,49 @@ def test_simulated_logs__intervals_cover_the_truth_and_snips_dr_beat_ips(target_
         spread = {name: float(np.std(v)) for name, v in values.items()}
         assert spread["snips"] < spread["ips"]
         assert spread["dr"] < spread["ips"]
+
+
+def test_clusters__one_decision_each__the_plain_sandwich():
+    rng = np.random.default_rng(5)
+    n = 300
+    actions = rng.integers(0, 3, n)
+    propensities = rng.uniform(0.2, 0.9, n)
+    rewards = rng.uniform(0, 1, n)
+    target = rng.dirichlet(np.ones(3), n)
+    plain = ope.policy_value(
+        actions=actions, propensities=propensities, rewards=rewards, target=target
+    )
+    clustered = ope.policy_value(
+        actions=actions,
+        propensities=propensities,
+        rewards=rewards,
+        target=target,
+        clusters=np.arange(n) * 7,
+    )
+    for name in ("ips", "snips", "dr"):
+        a, b = getattr(plain, name), getattr(clustered, name)
+        assert a.value == pytest.approx(b.value, rel=1e-12)
+        assert a.standard_error == pytest.approx(b.standard_error, rel=1e-12)
+    # By hand for IPS: the sample variance of w·r over n.
+    terms = target[np.arange(n), actions] / propensities * rewards
+    assert plain.ips.standard_error == pytest.approx(np.std(terms, ddof=1) / np.sqrt(n))
+
+
+def test_clusters__hand_computed_on_a_tiny_log():
+    """Two learners, always-on strategy 0: w = 1/p where strategy 0 was logged, else 0.
+    Learner A: (a=0, p=0.5, r=1), (a=1, p=0.5, r=0); learner B: (a=0, p=0.25, r=0.5),
+    (a=0, p=0.5, r=0). IPS = (2 + 0 + 2 + 0)/4 = 1; cluster sums of w·r − V: A 2 − 2 = 0,
+    B 2 − 2 = 0, so SE 0. SNIPS = 4 / (2 + 0 + 4 + 2) = 0.5; cluster sums of w(r − V):
+    A 2·0.5 + 0 = 1, B 4·0 + 2·(−0.5) = −1; Var = 2/1 · (1 + 1) / 8² → SE = 0.25."""
+    value = ope.policy_value(
+        actions=np.array([0, 1, 0, 0]),
+        propensities=np.array([0.5, 0.5, 0.25, 0.5]),
+        rewards=np.array([1.0, 0.0, 0.5, 0.0]),
+        target=ope.always(0, 4, 2),
+        clusters=np.array(["A", "A", "B", "B"]),
+    )
+    assert value.ips.value == pytest.approx(1.0)
+    assert value.ips.standard_error == pytest.approx(0.0)
+    assert value.snips.value == pytest.approx(0.5)
+    assert value.snips.standard_error == pytest.approx(0.25)
+    assert value.ips.effective_sample_size == pytest.approx(8**2 / (4 + 16 + 4))
