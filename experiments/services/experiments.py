@@ -1,17 +1,20 @@
 """Experiments: creation, edits while in DRAFT, and the lifecycle (DESIGN.md §3, §5.3)."""
 
 import datetime
+import json
 import math
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
+from config.arrays import AnyOf, update_columns
 from config.db import serialized
 from config.errors import ConflictError
 from experiments.catalog import catalog_invalidate
-from experiments.models import Experiment, Strategy, Variant, WebhookEvent
+from experiments.models import Assignment, Experiment, Strategy, Variant, WebhookEvent
 from experiments.params import params_errors
 from experiments.services.webhooks import experiment_event_emit
 from logs.models import AuditEvent
@@ -366,3 +369,23 @@ def experiment_results_store(
             experiment=experiment,
             extra={"srm_p_value": srm_p_value},
         )
+
+
+def assignment_metrics_store(
+    *, assignment_ids: list[int], values: list[float | None], counts: list[int]
+) -> int:
+    """Each assignment's own figures {value, outcomes} (the hourly evaluation's per-learner
+    metric), written only where they changed: one read and, on PostgreSQL, one UPDATE from
+    arrays whatever the number of participants. Answers the number of rows written."""
+    current = dict(
+        Assignment.objects.filter(AnyOf(F("pk"), assignment_ids)).values_list("id", "metrics")
+    )
+    changed: list[int] = []
+    metrics: list[Any] = []
+    for assignment_id, value, outcomes in zip(assignment_ids, values, counts, strict=True):
+        fresh = {"value": value, "outcomes": outcomes}
+        if current.get(assignment_id) != fresh:
+            changed.append(assignment_id)
+            # PostgreSQL takes the jsonb values as text, cast by update_columns' array type.
+            metrics.append(json.dumps(fresh) if connection.vendor == "postgresql" else fresh)
+    return update_columns(Assignment, changed, {"metrics": metrics})

@@ -13,16 +13,19 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Avg, Count, F, OuterRef, Subquery
+from django.db.models import Avg, Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from config.arrays import AnyOf
 from config.db import serialized
 from config.errors import DomainError
 from experiments import bandits
 from experiments.models import Assignment, Experiment
-from experiments.services.experiments import experiment_results_store, readiness
+from experiments.services.experiments import (
+    assignment_metrics_store,
+    experiment_results_store,
+    readiness,
+)
 from experiments.services.variants import variant_weights_set
 from outcomes import analysis, stats
 from outcomes.models import Outcome
@@ -203,20 +206,11 @@ def experiment_evaluate(
 
 def _store_user_metrics(assignment_ids: np.ndarray, values: np.ndarray, counts: np.ndarray) -> None:
     """Each assignment's own figures ({value, outcomes}), written only where they changed."""
-    # One array parameter: an experiment's participants outgrow PostgreSQL's 65,535 (§10).
-    current = dict(
-        Assignment.objects.filter(AnyOf(F("pk"), assignment_ids.tolist())).values_list(
-            "id", "metrics"
-        )
+    assignment_metrics_store(
+        assignment_ids=assignment_ids.tolist(),
+        values=[None if np.isnan(v) else v for v in values.tolist()],
+        counts=[int(c) for c in counts.tolist()],
     )
-    changed = []
-    for assignment_id, value, count in zip(
-        assignment_ids.tolist(), values.tolist(), counts.tolist(), strict=True
-    ):
-        metrics = {"value": None if np.isnan(value) else value, "outcomes": int(count)}
-        if current.get(assignment_id) != metrics:
-            changed.append(Assignment(pk=assignment_id, metrics=metrics))
-    Assignment.objects.bulk_update(changed, ["metrics"], batch_size=1000)
 
 
 def experiments_evaluate_due(*, now: datetime.datetime | None = None) -> dict[str, int]:

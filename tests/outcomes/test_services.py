@@ -522,3 +522,29 @@ def test_admin_experiment_page__results_and_allocation_charts(
     assert 'aria-label="Allocation over time"' in page
     assert "Chance to beat control" in page
     assert "cdn" not in page.lower()
+
+
+def test_assignment_metrics_store__writes_only_changes_values_and_nulls(strategy_catalog):
+    from experiments.services.experiments import assignment_metrics_store
+
+    experiment = make_experiment(context="MISSION")
+    users = UserFactory.create_batch(3)
+    for user in users:
+        decision_make(user=user, context="MISSION")
+    ids = list(
+        Assignment.objects.filter(experiment=experiment).order_by("pk").values_list("pk", flat=True)
+    )
+    values, counts = [0.1, None, 0.73125], [1, 0, 4]
+    assert assignment_metrics_store(assignment_ids=ids, values=values, counts=counts) == 3
+    stored = dict(Assignment.objects.filter(pk__in=ids).values_list("pk", "metrics"))
+    assert stored == {
+        ids[0]: {"value": 0.1, "outcomes": 1},
+        ids[1]: {"value": None, "outcomes": 0},
+        ids[2]: {"value": 0.73125, "outcomes": 4},
+    }
+    assert assignment_metrics_store(assignment_ids=ids, values=values, counts=counts) == 0
+    assert (
+        assignment_metrics_store(assignment_ids=ids, values=[0.1, 0.5, 0.73125], counts=[1, 1, 4])
+        == 1
+    )
+    assert Assignment.objects.get(pk=ids[1]).metrics == {"value": 0.5, "outcomes": 1}
