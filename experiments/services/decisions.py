@@ -9,7 +9,7 @@ they change."""
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -33,7 +33,7 @@ from experiments.models import Assignment, Decision, Experiment, StrategyConfig
 from experiments.params import overlay
 from experiments.services.configs import config_activate, configs_for_context
 from experiments.targeting import targeting_matches
-from personalization.models import Preferences
+from personalization.models import Preferences, SkillProfile
 from personalization.roles import LEARNER_REQUIRED, LEARNER_REQUIRED_MESSAGE, is_learner
 
 Source = Decision.Source
@@ -72,6 +72,8 @@ class LearnerPreferences:
     disabled_features: tuple[str, ...]
     learning_style: str
     preferred_language: str
+    reading_length: str
+    tone_preference: str
 
 
 @dataclass(slots=True)
@@ -93,9 +95,13 @@ class LearnerState:
     # the context, if any (at most one: their namespace ranges are disjoint).
     assignment: tuple[int, int, float] | None
     configs: dict[int, ConfigState]  # by strategy id
+    # The skill profile's ratings {skill: score} and weaknesses (empty: none stored).
+    skill_ratings: dict[str, Any] = field(default_factory=dict)
+    weaknesses: tuple[str, ...] = ()
 
 
 PREFERENCE_FIELDS = tuple(LearnerPreferences.__dataclass_fields__)
+_FLAGS = tuple(name for name in PREFERENCE_FIELDS if name.endswith("_enabled"))
 CONFIG_FIELDS = tuple(ConfigState.__dataclass_fields__)
 # What Decision rows are inserted with; columns left out (ids, database defaults) are the
 # database's to fill.
@@ -164,13 +170,15 @@ def _table(model: Any, alias: str) -> str:
 
 def _learner_sql() -> str:
     """One row per config of the learner in the context (one row of NULL configs before the
-    first decision), each carrying the learner's preferences (NULL: none stored) and their
-    assignment to an ACTIVE experiment of the context (NULL: none). Parameters: context,
-    the ACTIVE status, context, user id."""
+    first decision), each carrying the learner's preferences (NULL: none stored), skill
+    profile (NULL: none) and assignment to an ACTIVE experiment of the context (NULL: none).
+    Parameters: context, the ACTIVE status, context, user id."""
     user_model = Preferences._meta.get_field("user").related_model
     select = [
         _column(Preferences, "p", "id"),
         *(_column(Preferences, "p", name) for name in PREFERENCE_FIELDS),
+        _column(SkillProfile, "s", "skill_ratings"),
+        _column(SkillProfile, "s", "weaknesses"),
         _column(Assignment, "a", "experiment"),
         _column(Assignment, "a", "variant"),
         _column(Assignment, "a", "propensity"),
@@ -180,6 +188,8 @@ def _learner_sql() -> str:
     return (
         f"SELECT {', '.join(select)} FROM {_table(user_model, 'u')}"  # noqa: S608 (model names)
         f" LEFT JOIN {_table(Preferences, 'p')} ON {_column(Preferences, 'p', 'user')} = {user_id}"
+        f" LEFT JOIN {_table(SkillProfile, 's')}"
+        f" ON {_column(SkillProfile, 's', 'user')} = {user_id}"
         f" LEFT JOIN {_table(Assignment, 'a')} ON {_column(Assignment, 'a', 'user')} = {user_id}"
         f" AND {_column(Assignment, 'a', 'experiment')} IN (SELECT"
         f" {_column(Experiment, 'e', 'id')} FROM {_table(Experiment, 'e')}"
@@ -234,20 +244,14 @@ def _learner_state(*, user: Any, catalog: ContextCatalog) -> LearnerState:
     if first[0] is None:
         preferences = _preferences_defaults()
     else:
-        level, auto, mission, content, assessment, session, disabled, style, language = first[
-            1 : count + 1
-        ]
+        values = dict(zip(PREFERENCE_FIELDS, first[1 : count + 1], strict=True))
         preferences = LearnerPreferences(
-            personalization_level=level,
-            auto_adapt_enabled=bool(auto),
-            mission_personalization_enabled=bool(mission),
-            content_personalization_enabled=bool(content),
-            assessment_personalization_enabled=bool(assessment),
-            session_personalization_enabled=bool(session),
-            disabled_features=tuple(_json(disabled) or ()),
-            learning_style=style,
-            preferred_language=language,
+            **values
+            | {name: bool(values[name]) for name in _FLAGS}
+            | {"disabled_features": tuple(_json(values["disabled_features"]) or ())}
         )
+    ratings, weaknesses = first[count + 1 : count + 3]
+    count += 2
     experiment_id, variant_id, propensity = first[count + 1 : count + 4]
     configs: dict[int, ConfigState] = {}
     for row in rows:
@@ -265,6 +269,8 @@ def _learner_state(*, user: Any, catalog: ContextCatalog) -> LearnerState:
         preferences=preferences,
         assignment=None if variant_id is None else (experiment_id, variant_id, propensity),
         configs=configs,
+        skill_ratings=_json(ratings) or {},
+        weaknesses=tuple(_json(weaknesses) or ()),
     )
 
 
