@@ -1,12 +1,15 @@
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from config import admin_format as fmt
 from config.errors import DomainError
+from experiments.admin_results import experiment_results_view
 from experiments.api.serializers import (
     ExperimentInputSerializer,
     StrategyInputSerializer,
@@ -28,7 +31,6 @@ from experiments.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from experiments.selectors import experiment_results_display
 from experiments.services import experiments as experiment_services
 from experiments.services.experiments import (
     EXPERIMENT_FIELDS,
@@ -276,7 +278,7 @@ class ExperimentAdmin(AuditedModelAdmin):
     actions')."""
 
     form = ExperimentAdminForm
-    list_display = ["name", "experiment_type", "context", "status", "start_date", "completed_at"]
+    list_display = ["name", "experiment_type", "context", "status", "started", "participants"]
     list_filter = ["status", "experiment_type", "context"]
     search_fields = ["name", "description"]
     inlines = [VariantInline]
@@ -290,64 +292,100 @@ class ExperimentAdmin(AuditedModelAdmin):
     readonly_fields = [
         "status",
         "who_takes_part",
-        "shipped_at",
-        "variant_metrics",
+        "burn_in",
         "winning_variant",
-        "statistical_significance",
-        "srm_p_value",
         "evaluated_at",
+        "shipped_at",
         "completed_at",
         "created_at",
         "updated_at",
     ]
-    fieldsets = (
-        (None, {"fields": ("name", "description", "experiment_type", "context", "status")}),
-        (
-            "Design",
-            {
-                "fields": (
-                    ("traffic_percent", "salt"),
-                    ("min_participants", "min_duration_days"),
-                    ("primary_metric", "alpha"),
-                    ("algorithm", "epsilon", "min_arm_share"),
-                    ("start_date", "end_date"),
+    BANDIT_FIELDS = (("algorithm", "epsilon", "min_arm_share"), "burn_in")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        """The fields the experiment's type uses (DESIGN.md §3): allocation by a bandit
+        algorithm for MULTI_ARMED_BANDIT, CUPED for the others (bandits are compared within
+        allocation periods instead), the prior only for the Bayesian engine. A new
+        experiment shows them all; the bandit's are folded away."""
+        bandit = obj is None or obj.is_bandit
+        fixed = obj is None or not obj.is_bandit
+        bayesian = obj is None or obj.engine == Experiment.Engine.BAYESIAN
+        analysis: list[Any] = [
+            ("analysis", "sequential_tuning"),
+            ("engine", "cuped") if fixed else "engine",
+        ]
+        if bayesian:
+            analysis.append(("prior_mean", "prior_sd"))
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [
+            (None, {"fields": ("name", "description", "experiment_type", "context", "status")}),
+            (
+                "Design",
+                {
+                    "fields": (
+                        ("traffic_percent", "salt"),
+                        ("min_participants", "min_duration_days"),
+                        ("primary_metric", "alpha"),
+                        ("start_date", "end_date"),
+                    )
+                },
+            ),
+        ]
+        if bandit:
+            fieldsets.append(
+                (
+                    "Bandit allocation" + (" (multi-armed bandits only)" if obj is None else ""),
+                    {
+                        "fields": self.BANDIT_FIELDS,
+                        "classes": ("collapse",) if obj is None else (),
+                        "description": "The algorithm rewrites the variants' weights every "
+                        "few minutes; epsilon applies to EPSILON_GREEDY only.",
+                    },
                 )
-            },
-        ),
-        (
-            "Who takes part",
-            {
-                "fields": ("targeting", "who_takes_part", ("namespace_start", "namespace_end")),
-                "description": "Targeting rules must all hold (empty: everyone); they are "
-                "checked once, when a learner is assigned. ACTIVE experiments of one context "
-                "need disjoint namespace ranges.",
-            },
-        ),
-        (
-            "Analysis",
-            {
-                "fields": (
-                    ("analysis", "sequential_tuning"),
-                    ("engine", "cuped"),
-                    ("prior_mean", "prior_sd"),
+            )
+        fieldsets += [
+            (
+                "Who takes part",
+                {
+                    "fields": ("targeting", "who_takes_part", ("namespace_start", "namespace_end")),
+                    "description": "Targeting rules must all hold (empty: everyone); they are "
+                    "checked once, when a learner is assigned. ACTIVE experiments of one "
+                    "context need disjoint namespace ranges.",
+                },
+            ),
+            ("Analysis", {"fields": tuple(analysis)}),
+        ]
+        if obj is not None:
+            fieldsets.append(
+                (
+                    "Lifecycle",
+                    {
+                        "fields": (
+                            ("winning_variant", "evaluated_at"),
+                            ("completed_at", "shipped_at"),
+                            ("created_at", "updated_at"),
+                        )
+                    },
                 )
-            },
-        ),
-        (
-            "Results (cached by the last evaluation)",
-            {
-                "fields": (
-                    "variant_metrics",
-                    "winning_variant",
-                    "statistical_significance",
-                    "srm_p_value",
-                    "evaluated_at",
-                    "completed_at",
-                    "shipped_at",
-                )
-            },
-        ),
-    )
+            )
+        return self.formatted_fieldsets(request, obj, fieldsets)
+
+    @admin.display(description="Burn-in")
+    def burn_in(self, obj: Experiment) -> str:
+        return (
+            f"weights stay equal until every variant has {fmt.count(settings.BANDIT_BURN_IN)} "
+            "learners with outcomes"
+        )
+
+    @admin.display(description="started", ordering="start_date")
+    def started(self, obj: Experiment) -> str:
+        return fmt.date(obj.start_date) if obj.start_date else "not yet"
+
+    @admin.display(description="participants", ordering="participant_count")
+    def participants(self, obj: Experiment) -> str:
+        return fmt.count(getattr(obj, "participant_count", None))
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Experiment]:
+        return super().get_queryset(request).annotate(participant_count=Count("assignments"))
 
     @admin.display(description="In words")
     def who_takes_part(self, obj: Experiment) -> str:
@@ -364,7 +402,7 @@ class ExperimentAdmin(AuditedModelAdmin):
         experiment = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if experiment is not None:
-            context["results"] = experiment_results_display(experiment)
+            context["results"] = experiment_results_view(experiment)
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -468,6 +506,30 @@ class HoldoutAdminForm(ServiceModelForm):
         return holdout_update(actor=self.actor, holdout=stored, data=self._data())
 
 
+def holdout_worth(holdout: Holdout) -> str:
+    """The last hourly evaluation in words: everyone else's mean reward against the
+    held-out learners', with the always-valid interval."""
+    results = holdout.results or {}
+    held, rest = results.get("holdout") or {}, results.get("everyone_else") or {}
+    if results.get("difference") is None:
+        return (
+            f"not measurable yet ({fmt.count(held.get('learners', 0))} held out, "
+            f"{fmt.count(rest.get('learners', 0))} others with outcomes)"
+            if results
+            else "not evaluated yet"
+        )
+    interval = fmt.interval(results.get("ci_lower"), results.get("ci_upper"), sign=True)
+    lift = results.get("relative_lift")
+    relative = f" ({fmt.percent(lift, sign=True)})" if lift is not None else ""
+    verdict = "significant" if results.get("significant") else "not significant"
+    return (
+        f"{fmt.number(results['difference'], sign=True)}{relative} mean reward {interval}, "
+        f"{verdict}: {fmt.count(rest.get('learners', 0))} learners at "
+        f"{fmt.number(rest.get('mean'))} against {fmt.count(held.get('learners', 0))} held out "
+        f"at {fmt.number(held.get('mean'))}"
+    )
+
+
 @admin.register(Holdout)
 class HoldoutAdmin(ServiceModelAdmin):
     form = HoldoutAdminForm
@@ -478,25 +540,7 @@ class HoldoutAdmin(ServiceModelAdmin):
 
     @admin.display(description="What personalization is worth")
     def worth(self, obj: Holdout) -> str:
-        """The last hourly evaluation in words: everyone else's mean reward against the
-        held-out learners', with the always-valid interval."""
-        results = obj.results or {}
-        held, rest = results.get("holdout") or {}, results.get("everyone_else") or {}
-        if results.get("difference") is None:
-            return (
-                f"not measurable yet ({held.get('learners', 0)} held out, "
-                f"{rest.get('learners', 0)} others with outcomes)"
-                if results
-                else "not evaluated yet"
-            )
-        low, high = results.get("ci_lower"), results.get("ci_upper")
-        interval = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
-        verdict = "significant" if results.get("significant") else "not significant"
-        return (
-            f"{results['difference']:+.3f} mean reward{interval}, {verdict}: "
-            f"{rest.get('learners', 0):,} learners at {rest.get('mean', 0):.3f} against "
-            f"{held.get('learners', 0):,} held out at {held.get('mean', 0):.3f}"
-        )
+        return holdout_worth(obj)
 
     @admin.display(description="Contexts")
     def covers(self, obj: Holdout) -> str:
@@ -510,9 +554,15 @@ class HoldoutAdmin(ServiceModelAdmin):
 
 @admin.register(Rollout)
 class RolloutAdmin(ReadOnlyModelAdmin):
-    list_display = ["__str__", "context", "strategy", "experiment", "is_active", "created_at"]
+    list_display = ["display_title", "experiment", "is_active", "created_at"]
     list_filter = ["context", "is_active"]
+    list_select_related = ["strategy", "experiment"]
+
     actions = ["deactivate_rollouts"]
+
+    def object_title(self, obj: Rollout) -> str:
+        origin = f", shipped from {obj.experiment.name}" if obj.experiment is not None else ""
+        return f"{obj.strategy.name} for {obj.get_context_display()}{origin}"
 
     @admin.action(description="Deactivate selected rollouts (their learners get the baseline)")
     def deactivate_rollouts(self, request: HttpRequest, queryset: QuerySet[Rollout]) -> None:
@@ -524,9 +574,7 @@ class RolloutAdmin(ReadOnlyModelAdmin):
 @admin.register(StrategyConfig)
 class StrategyConfigAdmin(ReadOnlyModelAdmin):
     list_display = [
-        "user",
-        "context",
-        "strategy",
+        "display_title",
         "is_active",
         "times_selected",
         "avg_reward",
@@ -537,39 +585,56 @@ class StrategyConfigAdmin(ReadOnlyModelAdmin):
     search_fields = ["user__username", "user__email", "user__external_id"]
     list_select_related = ["user", "strategy"]
 
+    def object_title(self, obj: StrategyConfig) -> str:
+        return f"{obj.user} · {obj.get_context_display()} · {obj.strategy.name}"
+
+
+def _experiment_arm(experiment: Experiment | None, variant: Variant | None) -> str:
+    if experiment is None:
+        return fmt.UNDEFINED
+    return f"{experiment.name}: {variant.name or variant.key}" if variant else experiment.name
+
 
 @admin.register(Decision)
 class DecisionAdmin(ReadOnlyModelAdmin):
-    list_display = [
-        "created_at",
-        "user",
-        "context",
-        "strategy",
-        "source",
-        "experiment",
-        "variant",
-        "propensity",
-        "latency_ms",
-    ]
+    list_display = ["display_title", "created_at", "source", "arm", "latency_ms"]
     list_filter = ["context", "source", "personalization_applied"]
     search_fields = ["user__username", "user__email", "user__external_id"]
     list_select_related = ["user", "strategy", "experiment", "variant"]
     date_hierarchy = "created_at"
 
+    def object_title(self, obj: Decision) -> str:
+        return f"{obj.strategy.name} for {obj.user} · {obj.get_context_display()}"
+
+    @admin.display(description="experiment")
+    def arm(self, obj: Decision) -> str:
+        return _experiment_arm(obj.experiment, obj.variant)
+
 
 @admin.register(Assignment)
 class AssignmentAdmin(ReadOnlyModelAdmin):
-    list_display = ["assigned_at", "experiment", "user", "variant", "propensity"]
+    list_display = ["display_title", "assigned_at", "propensity"]
     list_filter = ["experiment"]
     search_fields = ["user__username", "user__email", "user__external_id"]
     list_select_related = ["experiment", "user", "variant"]
 
+    def object_title(self, obj: Assignment) -> str:
+        return f"{obj.user} in {_experiment_arm(obj.experiment, obj.variant)}"
+
 
 @admin.register(BanditWeightSnapshot)
 class BanditWeightSnapshotAdmin(ReadOnlyModelAdmin):
-    list_display = ["computed_at", "experiment", "weights", "seed"]
+    list_display = ["display_title", "shares", "seed"]
     list_filter = ["experiment"]
     list_select_related = ["experiment"]
+
+    def object_title(self, obj: BanditWeightSnapshot) -> str:
+        return f"{obj.experiment.name} · allocation of {fmt.moment(obj.computed_at)}"
+
+    @admin.display(description="weights")
+    def shares(self, obj: BanditWeightSnapshot) -> str:
+        weights = obj.weights if isinstance(obj.weights, dict) else {}
+        return ", ".join(f"{key} {fmt.percent(share)}" for key, share in weights.items())
 
 
 # --- Webhooks -------------------------------------------------------------------------------
@@ -614,7 +679,7 @@ class WebhookEndpointAddForm(WebhookEndpointAdminForm):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ServiceModelAdmin):
-    list_display = ["__str__", "url", "is_active", "event_list", "created_at"]
+    list_display = ["display_title", "url", "is_active", "event_list", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "url"]
     readonly_fields = ["created_at", "updated_at"]
@@ -670,14 +735,11 @@ class WebhookEndpointAdmin(ServiceModelAdmin):
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyModelAdmin):
     list_display = [
+        "display_title",
         "created_at",
-        "event",
-        "endpoint",
-        "status",
         "attempts",
         "response_code",
         "next_attempt_at",
-        "delivered_at",
     ]
     list_filter = ["status", "event", "endpoint"]
     search_fields = ["endpoint__name", "endpoint__url", "last_error"]
@@ -685,14 +747,19 @@ class WebhookDeliveryAdmin(ReadOnlyModelAdmin):
     date_hierarchy = "created_at"
     actions = ["retry_now"]
 
+    def object_title(self, obj: WebhookDelivery) -> str:
+        return f"{obj.get_event_display()} to {obj.endpoint} ({obj.get_status_display().lower()})"
+
     @admin.action(description="Retry selected deliveries now")
     def retry_now(self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]) -> None:
         for delivery in queryset:
             try:
                 webhook_delivery_retry(actor=request.user, delivery=delivery)
             except DomainError as exc:
-                self.message_user(request, f"Delivery {delivery.pk}: {exc.detail}", messages.ERROR)
+                self.message_user(
+                    request, f"{self.object_title(delivery)}: {exc.detail}", messages.ERROR
+                )
             else:
                 self.message_user(
-                    request, f"Delivery {delivery.pk}: queued for now.", messages.SUCCESS
+                    request, f"{self.object_title(delivery)}: queued for now.", messages.SUCCESS
                 )

@@ -4,12 +4,13 @@ field diff, written in the admin's own transaction. Objects that a service write
 through it (ServiceModelForm), so the admin keeps every rule the API keeps."""
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.forms import BaseModelFormSet, ModelForm
@@ -17,6 +18,7 @@ from django.forms.models import construct_instance
 from django.http import HttpRequest
 from rest_framework.settings import api_settings
 
+from config import admin_format as fmt
 from config.errors import DomainError
 from logs.models import AuditEvent, PersonalizationLog, TranslationLog
 from logs.services import audit_event_record, changes_between, model_snapshot
@@ -179,7 +181,147 @@ class ServiceModelForm(forms.ModelForm):
             form_errors_add(self, error)
 
 
-class AuditedModelAdmin(JSONFormFieldsMixin, admin.ModelAdmin):
+# --- Titles and figures as people read them (DESIGN.md §8) --------------------------------
+
+FORMATTED = "_formatted"  # suffix of the generated read-only display of a numeric field
+# Integer fields that count something get thousands separators; other integers (codes,
+# seeds, positions, ratings) are shown as stored.
+COUNT_FIELDS = frozenset(
+    {
+        "sample_size",
+        "times_selected",
+        "times_rewarded",
+        "selections_purged",
+        "attempts",
+        "min_participants",
+    }
+)
+
+
+def figure_format(name: str, field: models.Field) -> Callable[[Any], str] | None:
+    """How a numeric field reads, by what it holds; None to leave it to Django."""
+    if isinstance(field, models.FloatField):
+        if "p_value" in name:
+            return fmt.p_value
+        if name.endswith(("_improvement", "_change")):
+            return lambda value: fmt.percent(value, sign=True, of_hundred=True)
+        if name in ("composite_score", "effectiveness_score"):
+            return fmt.score
+        if name.endswith("_ms"):
+            return fmt.milliseconds
+        if name == "difference":
+            return lambda value: fmt.number(value, sign=True)
+        return fmt.number
+    if isinstance(field, models.IntegerField) and (name.startswith("n_") or name in COUNT_FIELDS):
+        return fmt.count
+    return None
+
+
+class FiguresAndTitlesMixin:
+    """Every admin page titles objects by their names and shows figures formatted by
+    config.admin_format: read-only float and count fields (list columns and detail pages)
+    are replaced by a generated `<field>_formatted` display (sortable as the field), and
+    `object_title` names the object in the list's first column, the change page's heading,
+    its browser title and the breadcrumbs."""
+
+    model: type[models.Model]
+
+    def object_title(self, obj: Any) -> str:
+        return str(obj)
+
+    @admin.display(description="name")
+    def display_title(self, obj: Any) -> str:
+        return self.object_title(obj)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: builds `<field>_formatted` on demand.
+        if not name.endswith(FORMATTED):
+            raise AttributeError(name)
+        field_name = name.removesuffix(FORMATTED)
+        try:
+            field = self.model._meta.get_field(field_name)
+        except FieldDoesNotExist:
+            raise AttributeError(name) from None
+        formatter = figure_format(field_name, cast(models.Field, field))
+        if formatter is None:
+            raise AttributeError(name)
+
+        def display(obj: Any) -> str:
+            return formatter(getattr(obj, field_name))
+
+        # The figure says its unit.
+        label = str(getattr(field, "verbose_name", field_name)).removesuffix(" ms")
+        display.short_description = label  # type: ignore[attr-defined]
+        display.admin_order_field = field_name  # type: ignore[attr-defined]
+        return display
+
+    def _formatted(self, name: Any) -> Any:
+        if not isinstance(name, str):
+            return name
+        if name == "__str__":
+            return "display_title"
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return name
+        if figure_format(name, cast(models.Field, field)) is None:
+            return name
+        return f"{name}{FORMATTED}"
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        names = super().get_list_display(request)  # type: ignore[misc]
+        return [self._formatted(name) for name in names]
+
+    def get_list_display_links(self, request: HttpRequest, list_display: Sequence[Any]) -> Any:
+        links = super().get_list_display_links(request, list_display)  # type: ignore[misc]
+        return [self._formatted(name) for name in links] if links else links
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        names = super().get_readonly_fields(request, obj)  # type: ignore[misc]
+        return [self._formatted(name) for name in names]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)  # type: ignore[misc]
+        return self.formatted_fieldsets(request, obj, fieldsets)
+
+    def formatted_fieldsets(self, request: HttpRequest, obj: Any, fieldsets: Any) -> Any:
+        """`fieldsets` with each read-only figure replaced by its formatted display."""
+        if obj is None:
+            return fieldsets
+        editable = self.has_change_permission(request, obj)
+        readonly = set(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+
+        def shown(name: Any) -> Any:
+            if isinstance(name, list | tuple):
+                return type(name)(shown(part) for part in name)
+            if editable and name not in readonly:
+                return name
+            return self._formatted(name)
+
+        return [
+            (title, {**options, "fields": shown(options.get("fields", ()))})
+            for title, options in fieldsets
+        ]
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        context = dict(extra_context or {})
+        if object_id is not None:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                context.setdefault("subtitle", self.object_title(obj))
+                context.setdefault("object_title", self.object_title(obj))
+        return super().changeform_view(  # type: ignore[misc]
+            request, object_id, form_url, extra_context=context
+        )
+
+
+class AuditedModelAdmin(FiguresAndTitlesMixin, JSONFormFieldsMixin, admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         before = self._stored_snapshot(obj) if change else {}
         super().save_model(request, obj, form, change)

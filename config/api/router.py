@@ -74,8 +74,6 @@ urlpatterns = [
     ),
     path("experiments/plan/", ExperimentPlanView.as_view(), name="experiment-plan"),
     path("logs/stats/", RequestLogStatsView.as_view(), name="log-stats"),
-    path(
-        "effectiveness/offline/", OfflineEvaluationView.as_view(), name="effectiveness-offline"
-    ),
+    path("effectiveness/offline/", OfflineEvaluationView.as_view(), name="effectiveness-offline"),
     path("", include(router.urls)),
 ]

@@ -20,7 +20,7 @@ ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 # --- Applications -------------------------------------------------------------------------
 
 DJANGO_APPS = [
-    "django.contrib.admin",
+    "config.admin_site.AttuneAdminConfig",  # django.contrib.admin with the overview index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from django.contrib.messages import get_messages
@@ -334,3 +335,171 @@ def test_admin_results__method_engine_cuped_and_why(admin_client, strategy_catal
     assert "variance reduced by" in html
     assert "Chance to win" in html
     assert 'id="winner-reason"' in html
+
+
+RAW_FLOAT = re.compile(r"\d\.\d{6,}")
+
+
+def _visible_text(html):
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def _field_names(html):
+    """The fields of the experiment's fieldsets (not of the variant rows)."""
+    classes = re.findall(
+        r'class="(?:form-row|fieldBox)([^"]*)"', html.split('id="variants-group"')[0]
+    )
+    return {name for attribute in classes for name in re.findall(r"field-(\w+)", attribute)}
+
+
+def test_admin_experiment_fieldsets__bandit_fields_only_on_bandits(admin_client, strategy_catalog):
+    ab = make_experiment(name="Plain A/B", start=False)
+    bandit = make_experiment(
+        name="Bandit", experiment_type=Experiment.Type.MULTI_ARMED_BANDIT, start=False
+    )
+
+    ab_page = admin_client.get(reverse("admin:experiments_experiment_change", args=[ab.pk]))
+    bandit_page = admin_client.get(reverse("admin:experiments_experiment_change", args=[bandit.pk]))
+    add_page = admin_client.get(reverse("admin:experiments_experiment_add"))
+
+    bandit_only = {"algorithm", "epsilon", "min_arm_share", "burn_in"}
+    ab_fields = _field_names(ab_page.content.decode())
+    assert not bandit_only & ab_fields
+    assert {"cuped", "alpha", "traffic_percent"} <= ab_fields
+    assert "variant_metrics" not in ab_fields
+    bandit_fields = _field_names(bandit_page.content.decode())
+    assert bandit_only <= bandit_fields
+    assert "cuped" not in bandit_fields  # bandits are compared within allocation periods
+    assert bandit_only <= _field_names(add_page.content.decode())
+
+
+def test_admin_experiment_ab_edit__hidden_bandit_fields_keep_their_values(
+    admin_client, strategy_catalog
+):
+    draft = make_experiment(name="Keeps epsilon", start=False, epsilon=0.2)
+    url = reverse("admin:experiments_experiment_change", args=[draft.pk])
+    page = admin_client.get(url)
+    form = {
+        "name": draft.name,
+        "description": "Edited",
+        "experiment_type": draft.experiment_type,
+        "context": draft.context,
+        "traffic_percent": "100",
+        "salt": draft.salt,
+        "min_participants": "20",
+        "min_duration_days": "14",
+        "primary_metric": "REWARD",
+        "alpha": "0.05",
+        "targeting": "[]",
+        "namespace_start": "0",
+        "namespace_end": "1",
+        "analysis": "SEQUENTIAL",
+        "sequential_tuning": "5000",
+        "engine": "FREQUENTIST",
+        "cuped": "on",
+        "variants-TOTAL_FORMS": "0",
+        "variants-INITIAL_FORMS": "0",
+    }
+    assert page.status_code == 200
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, _visible_text(response.content.decode())[:2000]
+    draft.refresh_from_db()
+    assert draft.description == "Edited"
+    assert draft.epsilon == 0.2
+    assert draft.variants.count() == 2
+
+
+def test_admin_titles__names_not_ids(admin_client, strategy_catalog):
+    from experiments.services.decisions import decision_make
+    from tests.personalization.factories import UserFactory
+
+    experiment = make_experiment(name="Pacing test")
+    learner = UserFactory(display_name="Jane Doe")
+    decision = decision_make(user=learner, context="MISSION").decision
+
+    decisions = admin_client.get(reverse("admin:experiments_decision_changelist")).content
+    assignments = admin_client.get(reverse("admin:experiments_assignment_changelist")).content
+    config_page = admin_client.get(
+        reverse("admin:experiments_strategyconfig_change", args=[decision.config_id])
+    ).content.decode()
+
+    strategy = decision.strategy.name
+    assert f"{strategy} for Jane Doe · Mission" in decisions.decode()
+    assert "Jane Doe in Pacing test: " in assignments.decode()
+    assert f"<h2>Jane Doe · Mission · {strategy}</h2>" in config_page
+    assert f"{learner.pk} · MISSION" not in config_page
+    assert experiment.name in decisions.decode()
+
+
+def test_admin_results__tables_in_words_no_json_no_raw_floats(admin_client, strategy_catalog):
+    experiment = make_experiment(name="Formatted")
+    experiment.variant_metrics = {
+        "primary_metric": "REWARD",
+        "variants": [
+            {
+                "key": "control",
+                "name": "Control",
+                "is_control": True,
+                "weight": 1.0,
+                "assigned": 1652,
+                "with_outcomes": 1600,
+                "mean": 0.8000000000000002,
+                "variance": 0.0123456789,
+            },
+            {
+                "key": "treatment",
+                "name": "Treatment",
+                "is_control": False,
+                "weight": 1.0,
+                "assigned": 1650,
+                "with_outcomes": 1601,
+                "mean": 0.8234567891,
+                "variance": 0.0123456789,
+            },
+        ],
+        "comparisons": [
+            {
+                "variant": "treatment",
+                "difference": 0.0234567891,
+                "ci_lower": 0.0111111111,
+                "ci_upper": 0.0358024691,
+                "p_value": 0.0000000000000011630261408257713,
+                "adjusted_p_value": 0.0000000000000011630261408257713,
+                "relative_lift": 0.0293209864,
+                "lift_ci_lower": 0.0138888889,
+                "lift_ci_upper": 0.0447530864,
+                "chance_to_beat_control": 0.9995,
+            },
+        ],
+        "sample_ratio": {"p_value": 0.97223456789, "mismatch": False},
+        "winner": "treatment",
+        "warnings": ["The pre-period covariate differs (p = 0.00076): check it."],
+        "method": {
+            "engine": "FREQUENTIST",
+            "analysis": "SEQUENTIAL",
+            "alpha": 0.05,
+            "multiple_comparisons": "none",
+            "description": "always-valid",
+        },
+    }
+    experiment.save(update_fields=["variant_metrics"])
+
+    html = admin_client.get(
+        reverse("admin:experiments_experiment_change", args=[experiment.pk])
+    ).content.decode()
+    text = _visible_text(html)
+
+    assert "Variant metrics" not in text
+    assert "&gt; 99.9 %" in html
+    assert "100 %" not in text
+    assert "&lt; 0.001" in html
+    assert "0.0000" not in text
+    assert "1,652" in text
+    assert "+2.9 %" in text
+    assert "Assignments follow the weights (χ² p = 0.972)" in text
+    assert "Treatment beats the control" in text
+    assert "Better than control" in text
+    assert "(p &lt; 0.001): check it." in html
+    assert "Not ready yet" in text
+    assert not RAW_FLOAT.search(text)
