@@ -1,6 +1,7 @@
 """The project's admin site: Django's, with the overview (config.admin_overview) as the first
-panel of its index page. Installed in place of `django.contrib.admin` through
-AttuneAdminConfig, so `admin.site` and every `@admin.register` use it."""
+panel of its index page, and the off-policy evaluation page at outcomes/offline/. Installed
+in place of `django.contrib.admin` through AttuneAdminConfig, so `admin.site` and every
+`@admin.register` use it."""
 
 from typing import Any
 
@@ -23,6 +24,17 @@ class AttuneAdminSite(admin.AdminSite):
         context = {"overview": admin_overview(), **(extra_context or {})}
         response: TemplateResponse = super().index(request, extra_context=context)
         return response
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        from outcomes.admin_offline import offline_view
+
+        # Staff pages beside the models': the off-policy evaluation (DESIGN.md §5.6).
+        pages = [
+            path("outcomes/offline/", self.admin_view(offline_view), name="outcomes_offline"),
+        ]
+        return pages + super().get_urls()
 
 
 class AttuneAdminConfig(AdminConfig):

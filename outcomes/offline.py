@@ -252,7 +252,7 @@ def offline_evaluation(
             policies.append(
                 _policy(
                     f"level:{level}",
-                    f"Per-learner policy at level {level}",
+                    f"Per learner, level {level}",
                     "LEVEL",
                     evaluate_targets(log, level_targets(context=context, log=log, level=level)),
                 )

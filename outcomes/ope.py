@@ -20,7 +20,8 @@ of the summands over n; for SNIPS that of ψ_i = w_i (r_i − V̂) / w̄, the de
 ratio of means. Summed per learner (cluster-robust: Var = G/(G−1)·Σ_g ψ_g²/n² over the G
 learners) they allow for the decisions of one learner being alike; with one decision per
 cluster the two agree. The effective sample size is (Σ w)² / Σ w² (Kish); below MIN_EFFECTIVE_SAMPLE
-an estimate says it is unreliable. An undefined estimate (no decisions, Σ w = 0) is NaN."""
+an estimate says it is unreliable. An undefined estimate (no decisions, or none the target
+would have made: Σ w = 0) is NaN for every estimator."""
 
 import functools
 from dataclasses import dataclass
@@ -117,16 +118,20 @@ def policy_value_of_rows(rows: LogRows, *, confidence: float = 0.95) -> PolicyVa
     weight_sq = float(rows.weight_sq_sum.sum())
     ess = total_weight**2 / weight_sq if weight_sq > 0 else 0.0
 
+    if total_weight <= 0:
+        # No logged decision the target would have made: nothing is known of its value
+        # (IPS would say 0 with a zero-width interval, DR would extrapolate from a reward
+        # model of a strategy never logged), so every estimate is undefined.
+        undefined = _estimate(float("nan"), np.empty(0), 0.0, ess, n, confidence)
+        return PolicyValue(undefined, undefined, undefined)
+
     ips_value = float(rows.weighted_reward_sum.sum()) / n
     ips_terms = per_cluster(rows.weighted_reward_sum - ips_value * rows.decisions)
     ips = _estimate(ips_value, ips_terms, n, ess, n, confidence)
 
-    if total_weight > 0:
-        snips_value = float(rows.weighted_reward_sum.sum()) / total_weight
-        snips_terms = per_cluster(rows.weighted_reward_sum - snips_value * rows.weight_sum)
-        snips = _estimate(snips_value, snips_terms, total_weight, ess, n, confidence)
-    else:
-        snips = _estimate(float("nan"), np.empty(0), 0.0, ess, n, confidence)
+    snips_value = float(rows.weighted_reward_sum.sum()) / total_weight
+    snips_terms = per_cluster(rows.weighted_reward_sum - snips_value * rows.weight_sum)
+    snips = _estimate(snips_value, snips_terms, total_weight, ess, n, confidence)
 
     strategies = rows.target_sum.shape[1]
     q = _direct_model(rows.actions, rows.decisions, rows.reward_sum, strategies)

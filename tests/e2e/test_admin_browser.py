@@ -183,3 +183,8 @@ def test_admin__pages_read_as_people_read_them(live_server, browser_page):
     _read_as_a_person(page, "decisions")
     page.goto(f"{live_server.url}/admin/experiments/experiment/")
     _read_as_a_person(page, "experiments")
+
+    page.goto(f"{live_server.url}/admin/outcomes/offline/?context=MISSION")
+    offline = _read_as_a_person(page, "offline-evaluation")
+    assert "Per learner, level MEDIUM" in offline["text"]
+    assert "Conservative for everyone" in offline["text"]

@@ -163,3 +163,26 @@ def test_overview__queries_do_not_grow_with_the_data(admin_client, strategy_cata
         _effectiveness(Strategy.objects.get(context="CONTENT", key=key))
     holdout_create(actor=None, data={"name": "Held", "percent": 5.0, "contexts": []})
     assert count() == few
+
+
+def test_offline_page__form_table_and_chart(admin_client, strategy_catalog):
+    import numpy as np
+
+    from tests.outcomes.test_offline import WINDOW_START, _log
+
+    _log(strategy_catalog, np.random.default_rng(3), learners=40, per_learner=8)
+    page = admin_client.get(
+        "/admin/outcomes/offline/", {"context": "MISSION", "window_start": WINDOW_START}
+    )
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Balanced for everyone" in html
+    assert "Per learner, level MEDIUM" in html
+    assert "<svg" in html
+    assert "Doubly robust" in html
+    assert not re.search(r"\d\.\d{6,}", re.sub(r"<svg.*?</svg>", "", html, flags=re.S))
+
+
+def test_offline_page__staff_only(client, user):
+    client.force_login(user)
+    assert client.get("/admin/outcomes/offline/").status_code == 302

@@ -49,9 +49,12 @@ def test_undefined__no_decisions_or_no_weight__is_nan():
         rewards=np.array([1.0, 0.0]),
         target=always(1, 2, 2),
     )
-    assert never.ips.value == 0.0  # IPS: no support, 0 with a zero-width interval
-    assert np.isnan(never.snips.value)  # SNIPS: Σw = 0, undefined
+    # No logged decision supports the target: undefined, never 0 with a zero-width interval.
+    for estimate in (never.ips, never.snips, never.dr):
+        assert np.isnan(estimate.value)
+        assert np.isnan(estimate.ci_lower)
     assert never.ips.effective_sample_size == 0.0
+    assert not never.ips.reliable
 
 
 MEANS = np.array([0.45, 0.47, 0.50, 0.55])
