@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from config.api.views import ObtainTokenView
 from experiments.api.holdouts import HoldoutViewSet, RolloutViewSet
+from experiments.api.simulate import ExperimentSimulateView
 from experiments.api.views import (
     DecisionViewSet,
     ExperimentViewSet,
@@ -73,6 +74,11 @@ urlpatterns = [
         "experiments/<int:pk>/results/", ExperimentResultsView.as_view(), name="experiment-results"
     ),
     path("experiments/plan/", ExperimentPlanView.as_view(), name="experiment-plan"),
+    path(
+        "experiments/<int:pk>/simulate/",
+        ExperimentSimulateView.as_view(),
+        name="experiment-simulate",
+    ),
     path("logs/stats/", RequestLogStatsView.as_view(), name="log-stats"),
     path("effectiveness/offline/", OfflineEvaluationView.as_view(), name="effectiveness-offline"),
     path("", include(router.urls)),
