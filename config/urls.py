@@ -12,6 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health
 from config.api.errors import error_response, is_api_request
+from config.api.index import ApiIndexView
 from config.api.views import api_not_found
 
 admin.site.site_header = "Attune administration"
@@ -35,6 +36,7 @@ urlpatterns = [
     # JSON first (also valid YAML); ?format=yaml for YAML.
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", ApiIndexView.as_view(), name="api-index"),
     path("api/v1/", include("config.api.router")),
     # Unknown routes under /api/ answer in the error shape, DEBUG or not.
     re_path(r"^api/", api_not_found),
