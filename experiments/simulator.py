@@ -31,7 +31,22 @@ The policies, each the project's code:
   outcomes (each user's mean reward, §5.3) recomputed at the start of every day; a learner
   is assigned at their first decision with the weights then in force and keeps the variant
   (sticky), every decision logging the assignment's propensity;
+* `ContextualThompson` (§4 step 3 with `ADAPTIVE_POLICY=CONTEXTUAL_THOMPSON`): linear
+  Thompson sampling over the learners' features, `contextual.fit_model` refitted every round
+  from the per-learner statistics (as the live cache would hold them) with the population
+  prior of `population_prior`, and `contextual.contextual_choose_many` at the learner's
+  level's ε; the logged propensity is the probability the strategy was drawn with;
 * `Uniform`: every strategy with probability 1/K, a reference.
+
+Learners' features. Every learner has the facts `contextual.learner_features` reads: their
+level, a learning style, reading length and tone drawn uniformly, and the client attribute
+`cohort` ("a", "b", …: `cohorts` values in equal shares; the first four land in different
+hash buckets of `contextual.learner_features`). With `cohort_effects` (one row per cohort, a
+shift of every strategy's latent mean) the best strategy depends on the cohort; without,
+nothing about a learner's features moves their rewards. These draws come from their own
+stream (seeded by the scenario's seed), so the rest of a run is the same with or without
+them. `compare_regret` runs the epsilon-greedy bandit and contextual Thompson sampling on the
+same worlds.
 
 Outcome delay d (days): a reward of day t reaches the policy's statistics at the start of day
 t + d (d = 0: from the next round, as the per-minute reward recompute does); a reward that
@@ -61,7 +76,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import stats as scipy_stats
 
-from experiments import assignment, bandits
+from experiments import assignment, bandits, contextual
 from experiments.policy_simulation import BASE, _population
 from outcomes import ope
 
@@ -75,6 +90,14 @@ BASELINE = 0
 # decide call breaks exact ties in (the catalog is ordered by key).
 STRATEGY_KEYS = ("conservative", "balanced", "pattern_heavy", "prediction_heavy")
 COVERAGE_LEVEL = 0.95
+# Two cohorts whose best strategy differs: prediction_heavy for "a" (0.60 against
+# pattern_heavy's 0.45), pattern_heavy for "b" (0.60 against 0.45); over both cohorts the two
+# tie at 0.525, so the population's means cannot tell a learner which to take.
+COHORT_EFFECTS = ((0.0, 0.0, -0.05, 0.05), (0.0, 0.0, 0.10, -0.10))
+COHORT_ATTRIBUTE = "cohort"
+COHORT_LABELS = "abcdefghijklmnopqrstuvwxyz"
+# The learners' facts are drawn from a stream of their own: SeedSequence([seed, this]).
+_FACTS_STREAM = 1
 
 
 def _default_levels() -> dict[str, float]:
@@ -86,7 +109,9 @@ class Scenario:
     """A simulated context. `base_means` per strategy, the baseline first (default §5.5's
     0.45 +0/0.02/0.05/0.10); `level_mix` the share of learners at each level (unused for
     those who withdrew consent);
-    `reward_bounds` None for unclipped Gaussian rewards."""
+    `reward_bounds` None for unclipped Gaussian rewards; `cohorts` the values of the
+    learners' `cohort` attribute and `cohort_effects` (one row per cohort, one shift per
+    strategy) how it moves their latent means — () for not at all."""
 
     learners: int = 500
     days: int = 28
@@ -102,6 +127,8 @@ class Scenario:
     reward_bounds: tuple[float, float] | None = (0.0, 1.0)
     fallback_prior_strength: float = 10.0  # BANDIT_PRIOR_STRENGTH
     seed: int = 0
+    cohorts: int = 2
+    cohort_effects: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if self.learners < 1 or self.days < 1 or self.decisions_per_day < 1:
@@ -120,6 +147,13 @@ class Scenario:
             raise ValueError("arrival_days must be within [1, days]")
         if self.reward_bounds is not None and not self.reward_bounds[0] < self.reward_bounds[1]:
             raise ValueError("reward_bounds must be (low, high) with low < high")
+        if not 1 <= self.cohorts <= len(COHORT_LABELS):
+            raise ValueError(f"cohorts must be within [1, {len(COHORT_LABELS)}]")
+        if self.cohort_effects and (
+            len(self.cohort_effects) != self.cohorts
+            or any(len(row) != len(self.strategies) for row in self.cohort_effects)
+        ):
+            raise ValueError("cohort_effects takes one row per cohort, one shift per strategy")
 
     @property
     def rounds(self) -> int:
@@ -132,12 +166,20 @@ class Scenario:
         )
         levels = " / ".join(f"{name} {self.level_mix.get(name, 0.0):.0%}" for name in LEVELS)
         arrival = f", joining over {self.arrival_days} days" if self.arrival_days > 1 else ""
+        if self.cohort_effects:
+            shifts = "; ".join(
+                f"{COHORT_LABELS[c]} " + " ".join(f"{shift:+.2f}" for shift in row)
+                for c, row in enumerate(self.cohort_effects)
+            )
+            cohorts = f"; {self.cohorts} cohorts shifting the strategies' means ({shifts})"
+        else:
+            cohorts = ""
         return (
             f"{self.learners:,} learners × {self.days} days × {self.decisions_per_day} "
             f"decisions a day{arrival}; strategies {arms}; heterogeneity sd "
             f"{self.heterogeneity:.2f}, reward noise sd {self.noise:.2f}; outcome delay "
             f"{self.delay_days} day{'s' if self.delay_days != 1 else ''}; consent withdrawn "
-            f"{self.consent_withdrawn:.0%}; levels {levels}; seed {self.seed}"
+            f"{self.consent_withdrawn:.0%}; levels {levels}{cohorts}; seed {self.seed}"
         )
 
 
@@ -169,6 +211,21 @@ class BanditExperiment:
 
 
 @dataclass(frozen=True)
+class ContextualThompson:
+    """§4 step 3 with ADAPTIVE_POLICY=CONTEXTUAL_THOMPSON: linear Thompson sampling over the
+    learners' features (experiments/contextual.py), `draws` Monte Carlo draws a decision;
+    `sample_deviation` draws each learner's own deviation too (contextual's docstring)."""
+
+    draws: int = contextual.THOMPSON_DRAWS
+    sample_deviation: bool = False
+    source: ClassVar[str] = "BANDIT"
+
+    def __str__(self) -> str:
+        drawn = ", the learner's deviation drawn too" if self.sample_deviation else ""
+        return f"per-learner contextual Thompson sampling (§4 step 3{drawn})"
+
+
+@dataclass(frozen=True)
 class Uniform:
     """Every strategy with probability 1/K."""
 
@@ -178,8 +235,9 @@ class Uniform:
         return "uniform random"
 
 
-Policy = Adaptive | BanditExperiment | Uniform
+Policy = Adaptive | ContextualThompson | BanditExperiment | Uniform
 ADAPTIVE = Adaptive()
+CONTEXTUAL_THOMPSON = ContextualThompson()
 
 
 # --- The world -------------------------------------------------------------------------------
@@ -219,6 +277,7 @@ class Truth:
 
     means: np.ndarray  # learners × strategies
     consent: np.ndarray  # learners, bool
+    cohort: np.ndarray | None = None  # learners, index of the `cohort` attribute's value
 
     @property
     def best(self) -> np.ndarray:
@@ -343,6 +402,81 @@ def _adaptive_step(
     return chosen, propensity
 
 
+@dataclass(frozen=True, eq=False)
+class _Facts:
+    """The learners' facts beside their level (module docstring), drawn from their own
+    stream."""
+
+    cohort: np.ndarray
+    style: np.ndarray  # index into contextual.LEARNING_STYLES
+    reading: np.ndarray  # index into contextual.READING_LENGTHS
+    tone: np.ndarray  # index into contextual.TONES
+
+    @classmethod
+    def draw(cls, scenario: Scenario) -> "_Facts":
+        rng = np.random.default_rng([scenario.seed, _FACTS_STREAM])
+        learners = scenario.learners
+        return cls(
+            cohort=_labels(np.ones(scenario.cohorts), learners, rng),
+            style=rng.integers(len(contextual.LEARNING_STYLES), size=learners),
+            reading=rng.integers(len(contextual.READING_LENGTHS), size=learners),
+            tone=rng.integers(len(contextual.TONES), size=learners),
+        )
+
+    def features(self, level: np.ndarray) -> np.ndarray:
+        """learners × contextual.FEATURES, by contextual.learner_features."""
+        return np.vstack(
+            [
+                contextual.learner_features(
+                    {
+                        "personalization_level": LEVELS[int(level[u])],
+                        "learning_style": contextual.LEARNING_STYLES[int(self.style[u])],
+                        "reading_length": contextual.READING_LENGTHS[int(self.reading[u])],
+                        "tone_preference": contextual.TONES[int(self.tone[u])],
+                        "attributes": {COHORT_ATTRIBUTE: COHORT_LABELS[int(self.cohort[u])]},
+                    }
+                )
+                for u in range(self.cohort.size)
+            ]
+        )
+
+
+def _contextual_step(
+    stats: _Statistics,
+    features: np.ndarray,
+    level: np.ndarray,
+    deciding: np.ndarray,
+    scenario: Scenario,
+    policy: ContextualThompson,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One decision for every deciding learner by contextual Thompson sampling, the model
+    refitted from the statistics as they stand (the live cache's refit): (chosen strategy,
+    its propensity); learners not deciding get the baseline with propensity 1."""
+    learners = stats.n.shape[0]
+    population, prior = _population(
+        stats.n, stats.total, stats.total_sq, scenario.fallback_prior_strength
+    )
+    own = np.where(stats.n > 0, stats.total / np.maximum(stats.n, 1.0), 0.0)
+    model = contextual.fit_model(features, stats.n, own, population, prior)
+    rows = np.flatnonzero(deciding)
+    epsilon = np.array([bandits.EPSILON_BY_LEVEL[name] for name in LEVELS])[level[rows]]
+    chosen = np.full(learners, BASELINE, dtype=np.int64)
+    propensity = np.ones(learners)
+    if rows.size:
+        chosen[rows], propensity[rows], _ = contextual.contextual_choose_many(
+            model,
+            features[rows],
+            stats.n[rows],
+            own[rows],
+            epsilon=epsilon,
+            rng=rng,
+            draws=policy.draws,
+            sample_deviation=policy.sample_deviation,
+        )
+    return chosen, propensity
+
+
 def _experiment_weights(
     stats: _Statistics, assigned: np.ndarray, policy: BanditExperiment, rng: np.random.Generator
 ) -> np.ndarray:
@@ -384,13 +518,21 @@ def run(scenario: Scenario, policy: Policy = ADAPTIVE) -> Result:
     latent = np.asarray(scenario.base_means, dtype=float) + rng.normal(
         0.0, scenario.heterogeneity, (learners, k)
     )
+    facts = _Facts.draw(scenario)
+    if scenario.cohort_effects:
+        latent = latent + np.asarray(scenario.cohort_effects, dtype=float)[facts.cohort]
     means = expected_reward(latent, scenario.noise, scenario.reward_bounds)
     withdrawn = scenario.consent_withdrawn
     consent = _labels(np.array([withdrawn, 1.0 - withdrawn]), learners, rng) == 1
     mix = np.array([scenario.level_mix.get(name, 0.0) for name in LEVELS])
     level = _labels(mix, learners, rng)
     joins = (np.arange(learners) * scenario.arrival_days) // learners
-    truth = Truth(means=means, consent=consent)
+    truth = Truth(means=means, consent=consent, cohort=facts.cohort)
+    features = (
+        facts.features(level)
+        if isinstance(policy, ContextualThompson)
+        else np.zeros((learners, contextual.FEATURES))
+    )
 
     stats = _Statistics.empty(learners, k)
     actions = np.full((rounds, learners), -1, dtype=np.int64)  # −1: not yet joined
@@ -418,6 +560,10 @@ def run(scenario: Scenario, policy: Policy = ADAPTIVE) -> Result:
         decided = present & consent
         if isinstance(policy, Adaptive):
             chosen, propensity = _adaptive_step(stats, level, scenario, rng)
+        elif isinstance(policy, ContextualThompson):
+            chosen, propensity = _contextual_step(
+                stats, features, level, decided, scenario, policy, rng
+            )
         elif isinstance(policy, BanditExperiment):
             if slot == 0:
                 update = np.random.default_rng(rng.integers(2**63))  # seeded per update
@@ -503,6 +649,49 @@ def _result(
         newest_seen=newest_seen,
         weights=weights,
     )
+
+
+# --- Epsilon-greedy against contextual Thompson sampling ---------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class RegretComparison:
+    """Cumulative regret of the per-learner epsilon-greedy bandit and of contextual Thompson
+    sampling on the same worlds (one run each per seed)."""
+
+    scenario: Scenario
+    seeds: tuple[int, ...]
+    epsilon_greedy: np.ndarray  # per seed
+    contextual: np.ndarray  # per seed
+
+    @property
+    def ratio(self) -> float:
+        """mean contextual regret / mean epsilon-greedy regret."""
+        return float(self.contextual.mean() / self.epsilon_greedy.mean())
+
+    @property
+    def ratio_standard_error(self) -> float:
+        """Of `ratio`, by the delta method over the paired seeds:
+        sd(C_s − R·E_s) / (√S · mean E); NaN with one seed."""
+        if len(self.seeds) < 2:
+            return float("nan")
+        residual = self.contextual - self.ratio * self.epsilon_greedy
+        return float(residual.std(ddof=1) / (np.sqrt(len(self.seeds)) * self.epsilon_greedy.mean()))
+
+
+def compare_regret(
+    scenario: Scenario,
+    seeds: tuple[int, ...] = (0, 1, 2, 3),
+    policy: ContextualThompson = CONTEXTUAL_THOMPSON,
+) -> RegretComparison:
+    """Run ADAPTIVE and `policy` on `scenario` with each seed (the same learners, levels,
+    features and latent means for both)."""
+    greedy, thompson = [], []
+    for seed in seeds:
+        world = replace(scenario, seed=seed)
+        greedy.append(run(world, ADAPTIVE).regret)
+        thompson.append(run(world, policy).regret)
+    return RegretComparison(scenario, tuple(seeds), np.array(greedy), np.array(thompson))
 
 
 # --- Off-policy evaluation against the truth -------------------------------------------------

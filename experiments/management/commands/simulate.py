@@ -1,8 +1,9 @@
 import time
+from dataclasses import replace
 
 import numpy as np
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from experiments import simulator
 from experiments.simulator import ESTIMATOR_NAMES, ESTIMATORS, LEVELS, Policy, Scenario
@@ -10,13 +11,17 @@ from outcomes.ope import Estimate
 
 POLICIES: dict[str, Policy] = {
     "ADAPTIVE": simulator.ADAPTIVE,
+    "CONTEXTUAL_THOMPSON": simulator.CONTEXTUAL_THOMPSON,
     "THOMPSON": simulator.BanditExperiment(algorithm="THOMPSON"),
     "EPSILON_GREEDY": simulator.BanditExperiment(algorithm="EPSILON_GREEDY"),
     "UCB1": simulator.BanditExperiment(algorithm="UCB1"),
     "UNIFORM": simulator.Uniform(),
 }
-DEFAULTS = {"learners": 500, "days": 28, "logs": 200}
-QUICK = {"learners": 150, "days": 14, "logs": 50}
+DEFAULTS = {"learners": 500, "days": 28, "logs": 200, "seeds": 4}
+QUICK = {"learners": 150, "days": 14, "logs": 50, "seeds": 4}
+# What `--compare` holds contextual Thompson sampling to, against epsilon-greedy's regret.
+COMPARE_TARGETS = {True: 0.7, False: 1.1}  # by whether the best strategy depends on features
+PER_LEARNER = (simulator.Adaptive, simulator.ContextualThompson)
 # An experiment's learners join over the first half of the run: assignments are sticky, so
 # learners who all joined on day one would all keep the burn-in's equal weights.
 ARRIVAL_SHARE = 0.5
@@ -37,7 +42,8 @@ class Command(BaseCommand):
         "of §5.6 against the truth: regret and realised allocation of one run, each strategy's "
         "true always-on value beside IPS, SNIPS and DR with 95% intervals and effective sample "
         "size, and how often the intervals cover the truth over many logs (with its standard "
-        "error). Fixed seeds: a run is reproducible."
+        "error). `--compare` instead sets the per-learner epsilon-greedy bandit against "
+        "contextual Thompson sampling. Fixed seeds: a run is reproducible."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -60,18 +66,41 @@ class Command(BaseCommand):
             choices=sorted(POLICIES),
             default="ADAPTIVE",
             help=(
-                "ADAPTIVE: the per-learner bandit (§4 step 3, default); THOMPSON, "
+                "ADAPTIVE: the per-learner bandit (§4 step 3, default); CONTEXTUAL_THOMPSON: "
+                "§4 step 3 with ADAPTIVE_POLICY=CONTEXTUAL_THOMPSON; THOMPSON, "
                 "EPSILON_GREEDY, UCB1: a bandit experiment (§4 step 2, §5.4); UNIFORM"
             ),
+        )
+        parser.add_argument(
+            "--feature-dependent",
+            action="store_true",
+            help="learners' cohort decides their best strategy (simulator.COHORT_EFFECTS)",
+        )
+        parser.add_argument(
+            "--compare",
+            action="store_true",
+            help=(
+                "only compare the cumulative regret of the per-learner epsilon-greedy bandit "
+                "and contextual Thompson sampling, with and without feature dependence"
+            ),
+        )
+        parser.add_argument(
+            "--seeds",
+            type=int,
+            help=f"seeds for --compare, from --seed on (default {DEFAULTS['seeds']})",
         )
 
     def handle(self, *args: object, **options: object) -> None:
         started = time.monotonic()
         sizes = QUICK if options["quick"] else DEFAULTS
-        learners, days, logs = (
+        learners, days, logs, seeds = (
             int(str(options[name])) if options[name] is not None else sizes[name]
-            for name in ("learners", "days", "logs")
+            for name in ("learners", "days", "logs", "seeds")
         )
+        if options["compare"]:
+            self._compare(learners, days, seeds, int(str(options["seed"])))
+            self.stdout.write(self.style.SUCCESS(f"done in {time.monotonic() - started:.0f} s"))
+            return
         policy = POLICIES[str(options["policy"])]
         arrival = (
             max(1, int(days * ARRIVAL_SHARE))
@@ -84,6 +113,7 @@ class Command(BaseCommand):
             arrival_days=arrival,
             fallback_prior_strength=settings.BANDIT_PRIOR_STRENGTH,
             seed=int(str(options["seed"])),
+            cohort_effects=simulator.COHORT_EFFECTS if options["feature_dependent"] else (),
         )
         if isinstance(policy, simulator.BanditExperiment):
             policy = simulator.BanditExperiment(
@@ -111,6 +141,47 @@ class Command(BaseCommand):
         self._coverage(report)
         self.stdout.write(self.style.SUCCESS(f"done in {time.monotonic() - started:.0f} s"))
 
+    def _compare(self, learners: int, days: int, seeds: int, first_seed: int) -> None:
+        """Epsilon-greedy against contextual Thompson sampling, paired by seed, in a world
+        where the learner's cohort decides the best strategy and in one where nothing does."""
+        if seeds < 1:
+            raise CommandError("--seeds must be positive")
+        chosen = tuple(range(first_seed, first_seed + seeds))
+        self.stdout.write(
+            f"Cumulative regret of the per-learner bandit (§4 step 3): epsilon-greedy against "
+            f"contextual Thompson sampling ({simulator.CONTEXTUAL_THOMPSON.draws:,} draws a "
+            f"decision), mean ± one standard error over {seeds} seed"
+            f"{'s' if seeds != 1 else ''} from {first_seed}"
+        )
+        for dependent in (True, False):
+            scenario = Scenario(
+                learners=learners,
+                days=days,
+                fallback_prior_strength=settings.BANDIT_PRIOR_STRENGTH,
+                cohort_effects=simulator.COHORT_EFFECTS if dependent else (),
+            )
+            self.stderr.write(f"… {'with' if dependent else 'without'} feature dependence")
+            report = simulator.compare_regret(scenario, chosen)
+            self.stdout.write("")
+            self.stdout.write(
+                "Best strategy depends on learner features"
+                if dependent
+                else "Best strategy does not depend on learner features"
+            )
+            self.stdout.write(f"  Scenario: {replace(scenario, seed=first_seed).describe()}")
+            for label, values in (
+                ("epsilon-greedy", report.epsilon_greedy),
+                ("contextual Thompson", report.contextual),
+            ):
+                spread = values.std(ddof=1) / np.sqrt(values.size) if values.size > 1 else np.nan
+                self.stdout.write(f"  {label:<22}{values.mean():10,.1f} ± {spread:,.1f}")
+            target = COMPARE_TARGETS[dependent]
+            verdict = "meets" if report.ratio <= target else "misses"
+            self.stdout.write(
+                f"  ratio (contextual / epsilon-greedy) {report.ratio:.3f} ± "
+                f"{report.ratio_standard_error:.3f}   target ≤ {target}×: {verdict}"
+            )
+
     def _regret(self, result: simulator.Result) -> None:
         made = sum(result.decisions_by_level.values())
         self.stdout.write("")
@@ -124,7 +195,7 @@ class Command(BaseCommand):
             f"decision   uniform random {result.uniform_regret:,.1f} (this policy "
             f"{ratio:.2f}×)"
         )
-        if isinstance(result.policy, simulator.Adaptive):
+        if isinstance(result.policy, PER_LEARNER):
             for level in LEVELS:
                 count = result.decisions_by_level[level]
                 if count:
@@ -146,7 +217,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {label:<14}{cells}")
 
         line("all days", result.allocation)
-        if isinstance(result.policy, simulator.Adaptive):
+        if isinstance(result.policy, PER_LEARNER):
             for level in LEVELS:
                 if result.decisions_by_level[level]:
                     line(level, result.allocation_by_level[level])
