@@ -17,19 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Cast
 
-from experiments import bandits
+from experiments import bandits, contextual
 from experiments.models import Experiment, Holdout, Rollout, Strategy, StrategyConfig
 
 CATALOG_KEY = "experiments:catalog:{version}:{context}"
 CATALOG_VERSION_KEY = "experiments:catalog:version"
 POPULATION_KEY = "experiments:population:{version}:{context}"
 POPULATION_VERSION_KEY = "experiments:population:version"
+CONTEXTUAL_KEY = "experiments:contextual:{version}:{context}"
 
 T = TypeVar("T")
 
@@ -346,11 +348,99 @@ def population_model(context: str) -> PopulationModel:
     return _populations.get(context)
 
 
+def _load_contextual(context: str) -> contextual.ContextualModel:
+    """The contextual policy's model (experiments/contextual.py) fitted to every learner of
+    the context with a reward: their figures per strategy and the facts their features come
+    from. Four queries, in the cached path only (dropped with the population model)."""
+    from personalization.models import Preferences, SkillProfile, User
+
+    strategies = context_catalog(context).strategies
+    column = {strategy.id: i for i, strategy in enumerate(strategies)}
+    rewarded = StrategyConfig.objects.filter(
+        context=context, times_rewarded__gt=0, strategy_id__in=list(column)
+    )
+    learners = rewarded.values("user_id")
+    rows = list(rewarded.values_list("user_id", "strategy_id", "times_rewarded", "avg_reward"))
+    position: dict[int, int] = {}
+    for user_id, *_ in rows:
+        position.setdefault(user_id, len(position))
+    n = np.zeros((len(position), len(strategies)))
+    means = np.zeros_like(n)
+    for user_id, strategy_id, count, average in rows:
+        n[position[user_id], column[strategy_id]] = count
+        means[position[user_id], column[strategy_id]] = average
+    facts: list[dict[str, Any]] = [{} for _ in position]
+    for user_id, software, hardware, attributes, style_profiling in User.objects.filter(
+        pk__in=learners
+    ).values_list(
+        "id",
+        "software_background",
+        "hardware_background",
+        "attributes",
+        "learning_style_profiling_enabled",
+    ):
+        facts[position[user_id]] |= {
+            "software_level": (software or {}).get("level"),
+            "hardware_level": (hardware or {}).get("level"),
+            "attributes": attributes or {},
+            "style_profiling": style_profiling,
+        }
+    for user_id, level, style, length, tone in Preferences.objects.filter(
+        user_id__in=learners
+    ).values_list(
+        "user_id", "personalization_level", "learning_style", "reading_length", "tone_preference"
+    ):
+        facts[position[user_id]] |= {
+            "personalization_level": level,
+            "learning_style": style,
+            "reading_length": length,
+            "tone_preference": tone,
+        }
+    for user_id, ratings, weaknesses in SkillProfile.objects.filter(
+        user_id__in=learners
+    ).values_list("user_id", "skill_ratings", "weaknesses"):
+        facts[position[user_id]] |= {"skill_ratings": ratings, "weaknesses": weaknesses}
+    for fact in facts:
+        fact.setdefault("personalization_level", "MEDIUM")
+        fact.setdefault("learning_style", "MIXED")
+        if not fact.pop("style_profiling", True):
+            fact["learning_style"] = None
+    features = np.array([contextual.learner_features(fact) for fact in facts], dtype=float).reshape(
+        len(facts), contextual.FEATURES
+    )
+    population = population_model(context)
+    return contextual.fit_model(
+        features,
+        n,
+        means,
+        np.array([population.means.get(s.id, 0.0) for s in strategies]),
+        population.prior,
+        keys=[s.id for s in strategies],
+    )
+
+
+_contextual: VersionedCache[contextual.ContextualModel] = VersionedCache(
+    # The population's version: a reward recompute refreshes both.
+    version_key=POPULATION_VERSION_KEY,
+    data_key=CONTEXTUAL_KEY,
+    seconds_setting="POPULATION_CACHE_SECONDS",
+    load=_load_contextual,
+)
+
+
+def contextual_model(context: str) -> contextual.ContextualModel:
+    """The context's fitted contextual model, cached like the population means."""
+    return _contextual.get(context)
+
+
 def catalog_invalidate() -> None:
     """Drop every context's cached strategies and active experiment."""
     _catalogs.invalidate()
 
 
 def population_invalidate() -> None:
-    """Drop the cached population means (after rewards are recomputed)."""
+    """Drop the cached population means and contextual models (after rewards are
+    recomputed)."""
     _populations.invalidate()
+    with _contextual.lock:
+        _contextual.local.clear()

@@ -359,6 +359,14 @@ BANDIT_UPDATE_MINUTES = env.int("BANDIT_UPDATE_MINUTES", default=15)
 # How long the decide call may serve cached catalogs; every change invalidates them at once.
 CATALOG_CACHE_SECONDS = env.int("CATALOG_CACHE_SECONDS", default=300)
 POPULATION_CACHE_SECONDS = env.int("POPULATION_CACHE_SECONDS", default=60)
+# The per-learner policy of §4 step 3: EPSILON_GREEDY (shrunk estimates, the level's confidence
+# gate) or CONTEXTUAL_THOMPSON (linear Thompson sampling over learner features with the
+# population prior, experiments/contextual.py), both within the level's exploration budget.
+ADAPTIVE_POLICY = env.str("ADAPTIVE_POLICY", default="EPSILON_GREEDY").strip().upper()
+if ADAPTIVE_POLICY not in {"EPSILON_GREEDY", "CONTEXTUAL_THOMPSON"}:
+    raise ImproperlyConfigured(
+        f"ADAPTIVE_POLICY={ADAPTIVE_POLICY!r}: choose EPSILON_GREEDY or CONTEXTUAL_THOMPSON."
+    )
 
 # Webhooks (DESIGN.md §3, §6). Endpoints whose host resolves to a loopback or private
 # address are refused unless WEBHOOK_ALLOW_PRIVATE (local and test settings allow them).

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Field
 from django.utils import timezone
 
 from config.errors import ConflictError, PermissionDeniedError
 from experiments import assignment as hashing
-from experiments import bandits
+from experiments import bandits, contextual
 from experiments.catalog import (
     ContextCatalog,
     ExperimentEntry,
@@ -27,6 +28,7 @@ from experiments.catalog import (
     StrategyEntry,
     VariantEntry,
     context_catalog,
+    contextual_model,
     population_model,
 )
 from experiments.models import Assignment, Decision, Experiment, StrategyConfig
@@ -340,7 +342,12 @@ def decision_make(
             draw=draw,
         )
         or _adaptive_choice(
-            user=user, preferences=preferences, catalog=catalog, configs=configs, draw=draw
+            user=user,
+            preferences=preferences,
+            catalog=catalog,
+            configs=configs,
+            draw=draw,
+            state=state,
         )
         or _fixed_choice(catalog=catalog, configs=configs)
     )
@@ -470,11 +477,24 @@ def _adaptive_choice(
     catalog: ContextCatalog,
     configs: dict[int, ConfigState],
     draw: Callable[[], np.random.Generator],
+    state: LearnerState | None = None,
 ) -> Choice | None:
-    """§4 step 3: the per-user epsilon-greedy bandit, shrunk toward the population."""
+    """§4 step 3: the per-user epsilon-greedy bandit, shrunk toward the population, or with
+    ADAPTIVE_POLICY = CONTEXTUAL_THOMPSON the contextual policy."""
     if not (preferences.auto_adapt_enabled and user.behavioral_analysis_enabled):
         return None
     level = preferences.personalization_level
+    if settings.ADAPTIVE_POLICY == "CONTEXTUAL_THOMPSON":
+        choice = _contextual_choice(
+            user=user,
+            preferences=preferences,
+            catalog=catalog,
+            configs=configs,
+            draw=draw,
+            state=state,
+        )
+        if choice is not None:
+            return choice
     population = population_model(catalog.context)
     strategies = catalog.strategies
     n = np.array([[configs[s.id].times_rewarded for s in strategies]], dtype=float)
@@ -514,6 +534,47 @@ def _adaptive_choice(
         rng=draw(),
     )
     return Choice(strategy=catalog.strategies[index], source=Source.BANDIT, propensity=propensity)
+
+
+def _contextual_choice(
+    *,
+    user: Any,
+    preferences: LearnerPreferences,
+    catalog: ContextCatalog,
+    configs: dict[int, ConfigState],
+    draw: Callable[[], np.random.Generator],
+    state: LearnerState | None,
+) -> Choice | None:
+    """Linear Thompson sampling over the learner's features (experiments/contextual.py),
+    with the level's ε of uniform exploration; the strategy is drawn from the policy's
+    probabilities, so the logged propensity is exactly the one it was drawn with. None (the
+    epsilon-greedy rule decides) while the cached model predates a change of the strategies."""
+    strategies = catalog.strategies
+    model = contextual_model(catalog.context)
+    if model.keys != tuple(s.id for s in strategies):
+        return None
+    facts = {
+        "personalization_level": preferences.personalization_level,
+        "learning_style": preferences.learning_style
+        if user.learning_style_profiling_enabled
+        else None,
+        "reading_length": preferences.reading_length,
+        "tone_preference": preferences.tone_preference,
+        "software_level": (user.software_background or {}).get("level"),
+        "hardware_level": (user.hardware_background or {}).get("level"),
+        "skill_ratings": state.skill_ratings if state else None,
+        "weaknesses": list(state.weaknesses) if state else None,
+        "attributes": user.attributes or {},
+    }
+    index, propensity, _ = contextual.contextual_policy(
+        model,
+        contextual.learner_features(facts),
+        np.array([configs[s.id].times_rewarded for s in strategies], dtype=float),
+        np.array([configs[s.id].avg_reward for s in strategies], dtype=float),
+        epsilon=bandits.EPSILON_BY_LEVEL[preferences.personalization_level],
+        rng=draw(),
+    )
+    return Choice(strategy=strategies[index], source=Source.BANDIT, propensity=propensity)
 
 
 def _fixed_choice(*, catalog: ContextCatalog, configs: dict[int, ConfigState]) -> Choice:

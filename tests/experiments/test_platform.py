@@ -205,8 +205,8 @@ def test_admin__experiment_page_shows_the_namespace_bar_and_who_takes_part(
     html = page.content.decode()
     assert page.status_code == 200
     assert 'aria-label="Namespace of the context"' in html
-    assert "Left half (50%)" in html
-    assert "Right half (draft) (50%)" in html
+    assert "Left half (50.0 %)" in html
+    assert "Right half (draft) (50.0 %)" in html
     assert "software level is BEGINNER" in html
 
 
@@ -227,8 +227,9 @@ def test_admin__holdout_page_says_what_personalization_is_worth(admin_client, db
     )
     page = admin_client.get(reverse("admin:experiments_holdout_change", args=[holdout.pk]))
     assert page.status_code == 200
-    assert "+0.050 mean reward [+0.010, +0.090], significant: 760 learners at 0.500" in (
-        page.content.decode()
+    assert (
+        "+0.05 mean reward [+0.0100, +0.0900], significant: 760 learners at 0.5 against 40 "
+        "held out at 0.45" in page.content.decode()
     )
 
 
