@@ -225,6 +225,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/effectiveness/offline/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description Off-policy evaluation (DESIGN.md §5.6), staff only: from the context's decision log in a
+         *     window, joined to the outcomes, the mean reward per decision that each strategy always on
+         *     and each level's per-learner policy would have had — IPS, self-normalised IPS and doubly
+         *     robust, each with a 95% interval clustered by learner and the effective sample size.
+         */
+        get: operations["v1_effectiveness_offline_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/experiments/": {
         parameters: {
             query?: never;
@@ -338,6 +360,27 @@ export interface paths {
         put?: never;
         /** @description Make the winner of a COMPLETED experiment (or the named variant of an ACTIVE or COMPLETED one) the context's rollout, replacing the previous one. */
         post: operations["v1_experiments_ship_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/experiments/{id}/simulate/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description A DRAFT experiment's design simulated before launch: power, false-winner rate,
+         *     expected regret and days to readiness and to a winner, beside the alternative (a
+         *     bandit's fixed equal split, a fixed split's THOMPSON bandit). Staff only.
+         */
+        post: operations["v1_experiments_simulate_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1209,6 +1252,37 @@ export interface components {
          * @enum {string}
          */
         AnalysisEnum: "SEQUENTIAL" | "FIXED";
+        Assumptions: {
+            /** Format: double */
+            baseline_mean: number;
+            /** Format: double */
+            sd: number;
+            measured: components["schemas"]["Measured"];
+            primary_metric: string;
+            effects: {
+                [key: string]: number;
+            };
+            /**
+             * Format: double
+             * @description The lift given to treatments not in `effects`.
+             */
+            mde: number | null;
+            /**
+             * Format: double
+             * @description Deciding learners a day in the context.
+             */
+            learners_per_day: number;
+            /**
+             * Format: double
+             * @description traffic_percent/100 × the namespace range's width.
+             */
+            enrolment_share: number;
+            /** Format: double */
+            enrolled_per_day: number;
+            days: number;
+            runs: number;
+            seed: number;
+        };
         AuditEventOutput: {
             readonly id: number;
             readonly actor: number | null;
@@ -1332,6 +1406,34 @@ export interface components {
          */
         DeclineInputRequest: {
             reason?: string;
+        };
+        Design: {
+            /** @description "as configured", "fixed split" or "THOMPSON" */
+            design: string;
+            experiment_type: string;
+            /** @description null for a fixed split */
+            algorithm: string | null;
+            analysis: string;
+            engine: string;
+            /** @description null for bandits */
+            weights: number[] | null;
+            /** @description Share of runs whose first winner is a truly best variant (with no effect: the false-winner rate); null when the control alone is best. */
+            power: components["schemas"]["Figure"];
+            /** @description Share of runs whose first winner is not best. */
+            false_winner_rate: components["schemas"]["Figure"];
+            /** @description Σ over learners of (best mean − their variant's mean), mean over runs. */
+            expected_regret: components["schemas"]["Figure"];
+            days_to_readiness: components["schemas"]["ReadinessDays"];
+            /** @description null when fewer than half the runs find a winner. */
+            days_to_winner: components["schemas"]["WinnerDays"];
+            /**
+             * Format: double
+             * @description Learners enrolled per run, on average.
+             */
+            learners: number;
+            allocation: {
+                [key: string]: number;
+            };
         };
         Effectiveness: {
             readonly id: number;
@@ -1705,6 +1807,12 @@ export interface components {
          * @enum {string}
          */
         ExperimentTypeEnum: "AB_TEST" | "MULTIVARIATE" | "MULTI_ARMED_BANDIT";
+        Figure: {
+            /** Format: double */
+            value: number | null;
+            /** Format: double */
+            standard_error: number | null;
+        };
         /**
          * @description Rejects fields it does not know, so that a typo is a 400 naming the field instead of
          *     being silently ignored.
@@ -1813,6 +1921,12 @@ export interface components {
          * @enum {string}
          */
         InteractionTypeEnum: "READING" | "CHAT" | "FEEDBACK" | "SHARE" | "VIEW" | "PRACTICE";
+        /**
+         * @description * `STRATEGY` - STRATEGY
+         *     * `LEVEL` - LEVEL
+         * @enum {string}
+         */
+        KindEnum: "STRATEGY" | "LEVEL";
         LearningPath: {
             readonly id: number;
             readonly title: string;
@@ -1880,6 +1994,21 @@ export interface components {
          * @enum {string}
          */
         LearningStyleEnum: "VISUAL" | "AUDITORY" | "READING" | "KINESTHETIC" | "MIXED";
+        LoggedValue: {
+            /** Format: double */
+            value: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+            /** Format: double */
+            standard_error: number | null;
+            decisions: number;
+        };
+        Measured: {
+            baseline_mean: boolean;
+            sd: boolean;
+        };
         NamedStrategy: {
             key: string;
             name: string;
@@ -1893,6 +2022,47 @@ export interface components {
         NotificationSettingsRequest: {
             daily?: boolean;
             weekly?: boolean;
+        };
+        OffPolicyEstimate: {
+            /** Format: double */
+            value: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+            /** Format: double */
+            standard_error: number | null;
+        };
+        OffPolicyValue: {
+            /** @description always:<strategy key> or level:<LOW|MEDIUM|HIGH> */
+            policy: string;
+            name: string;
+            kind: components["schemas"]["KindEnum"];
+            ips: components["schemas"]["OffPolicyEstimate"];
+            snips: components["schemas"]["OffPolicyEstimate"];
+            dr: components["schemas"]["OffPolicyEstimate"];
+            /** Format: double */
+            effective_sample_size: number;
+            decisions_used: number;
+            /** @description effective sample size ≥ 100 */
+            reliable: boolean;
+            warning: string | null;
+        };
+        /** @description DESIGN.md §5.6: mean reward per decision each policy would have had. */
+        OfflineEvaluation: {
+            context: string;
+            /** Format: date */
+            window_start: string;
+            /** Format: date */
+            window_end: string;
+            decisions: number;
+            learners: number;
+            /** @description how a decision without outcome counts */
+            missing_outcome: string;
+            interval: string;
+            /** @description the policy that ran: its mean reward */
+            logged: components["schemas"]["LoggedValue"];
+            policies: components["schemas"]["OffPolicyValue"][];
         };
         Outcome: {
             readonly id: number;
@@ -2532,6 +2702,12 @@ export interface components {
             /** @description a plain-language instruction for a generator */
             text: string;
         };
+        ReadinessDays: {
+            /** Format: double */
+            median: number | null;
+            /** Format: double */
+            p90: number | null;
+        };
         /**
          * @description * `SHORT` - Short
          *     * `MEDIUM` - Medium
@@ -2637,6 +2813,42 @@ export interface components {
         ShipRequest: {
             /** @description The variant to ship; absent: the winner of a COMPLETED experiment. */
             variant?: string;
+        };
+        /** @description What the simulation assumes; everything left out is measured or planned. */
+        SimulateInputRequest: {
+            /** @description Relative lift of each treatment over the control, e.g. {"treatment": 0.05}. Missing treatments get `mde`, or the planner's MDE for this horizon and traffic. */
+            effects?: {
+                [key: string]: number;
+            };
+            /**
+             * Format: double
+             * @description The lift of every treatment not in `effects` (relative, 0.05 = 5 %).
+             */
+            mde?: number;
+            /**
+             * Format: double
+             * @description The control's mean primary metric; default: measured from the context's last 28 days, as the planner does.
+             */
+            baseline_mean?: number;
+            /**
+             * Format: double
+             * @description The sd of learners' mean primary metric; default: measured.
+             */
+            sd?: number;
+            /** @default 200 */
+            runs: number;
+            /**
+             * Format: int64
+             * @default 0
+             */
+            seed: number;
+            /** @description The horizon; default: the experiment's planned duration, else 28. */
+            days?: number;
+        };
+        Simulation: {
+            experiment: number;
+            assumptions: components["schemas"]["Assumptions"];
+            designs: components["schemas"]["Design"][];
         };
         SkillAssessment: {
             readonly id: number;
@@ -3585,6 +3797,7 @@ export interface components {
             code: "invalid";
             detail: string;
         };
+        V1EffectivenessOfflineRetrieveErrorResponse400: components["schemas"]["ParseErrorResponse"];
         V1EffectivenessRetrieveErrorResponse400: components["schemas"]["ParseErrorResponse"];
         V1ExperimentsCancelCreateErrorResponse400: components["schemas"]["ParseErrorResponse"];
         V1ExperimentsCompleteCreateError: components["schemas"]["V1ExperimentsCompleteCreateNonFieldErrorsErrorComponent"] | components["schemas"]["V1ExperimentsCompleteCreateForceErrorComponent"];
@@ -8539,6 +8752,10 @@ export interface components {
             /** @description Generated when omitted. Given in a PATCH, it replaces the stored secret. */
             secret?: string;
         };
+        WinnerDays: {
+            /** Format: double */
+            median: number | null;
+        };
     };
     responses: never;
     parameters: never;
@@ -10097,6 +10314,111 @@ export interface operations {
             };
         };
     };
+    v1_effectiveness_offline_retrieve: {
+        parameters: {
+            query: {
+                /**
+                 * @description * `MISSION` - Mission
+                 *     * `CONTENT` - Content
+                 *     * `ASSESSMENT` - Assessment
+                 *     * `SESSION` - Session
+                 */
+                context: "MISSION" | "CONTENT" | "ASSESSMENT" | "SESSION";
+                /** @description First day (UTC) of the window; it lasts EFFECTIVENESS_WINDOW_DAYS. Default: the last complete effectiveness window. */
+                window_start?: string;
+            };
+            header?: {
+                /** @description Act for one of your learners: `<external_id>` (a bare value, digits too, is always an external id) or `id:<attune id>`. Only for callers holding personalization.act_for_users (service accounts): anyone else gets 403. The target must be an active learner: staff or service accounts as targets are 403 (`target_not_learner`), an unknown or inactive one 404. */
+                "X-On-Behalf-Of"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OfflineEvaluation"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["V1EffectivenessOfflineRetrieveErrorResponse400"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse401"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse403"];
+                };
+            };
+            /** @description X-On-Behalf-Of names no active user. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse404"];
+                };
+            };
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse405"];
+                };
+            };
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse406"];
+                };
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse415"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse429"];
+                };
+            };
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse500"];
+                };
+            };
+        };
+    };
     v1_experiments_list: {
         parameters: {
             query?: {
@@ -10902,6 +11224,112 @@ export interface operations {
                 };
             };
             /** @description The experiment's state does not allow this (409). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse415"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse429"];
+                };
+            };
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse500"];
+                };
+            };
+        };
+    };
+    v1_experiments_simulate_create: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Act for one of your learners: `<external_id>` (a bare value, digits too, is always an external id) or `id:<attune id>`. Only for callers holding personalization.act_for_users (service accounts): anyone else gets 403. The target must be an active learner: staff or service accounts as targets are 403 (`target_not_learner`), an unknown or inactive one 404. */
+                "X-On-Behalf-Of"?: string;
+            };
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SimulateInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Simulation"];
+                };
+            };
+            /** @description Bad input, unknown variant in effects, or no traffic to simulate. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse401"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse403"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse404"];
+                };
+            };
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse405"];
+                };
+            };
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse406"];
+                };
+            };
+            /** @description The experiment is not a DRAFT. */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -26,6 +26,6 @@ test("src/schema.ts is what openapi-typescript generates from the live server's 
     `src/schema.ts has drifted from ${ATTUNE_URL}/api/schema/ at line ${first + 1}:\n` +
       `  committed: ${JSON.stringify(committedLines[first] ?? "<end of file>")}\n` +
       `  generated: ${JSON.stringify(generatedLines[first] ?? "<end of file>")}\n` +
-      "Run `npm run generate` and commit the result.",
+      "Run `CLIENTS_REGENERATE=1 make test-clients` (or `npm run generate` against a live server) and commit the result.",
   );
 });
