@@ -3,11 +3,14 @@ its active experiment, and the population model (mean reward per strategy, the p
 strength and within-learner variance of §5.5).
 
 Each process keeps what it read in its own memory, valid while a version number held in the
-shared cache (Redis in production) is unchanged: a decide call then costs one cache read of a
-small integer instead of unpickling the catalog. A process that misses reads the shared copy
-stored under the current version (so one database load serves every process), else loads from
-the database. Every write that changes them replaces the version, now and again after commit;
-an entry loaded under a replaced version is never used again."""
+database (experiments.CacheVersion) is unchanged. The decide call reads the versions in the
+same statement as the learner (experiments/services/decisions.py), so a warm decision checks
+its copies without a round trip of its own, and what it uses is never older than what that
+statement saw committed; other callers read them with one small query. A process that misses
+reads the shared copy stored in the cache (Redis in production) under the current version, so
+one database load serves every process, else loads from the database. A change drops this
+process's copies and the shared ones at once, and replaces the version after commit; with
+Redis unreachable every process still keeps and validates its own copies."""
 
 import math
 import secrets
@@ -25,57 +28,64 @@ from django.db.models import Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Cast
 
 from experiments import bandits, contextual
-from experiments.models import Experiment, Holdout, Rollout, Strategy, StrategyConfig
+from experiments.models import (
+    CacheVersion,
+    Context,
+    Experiment,
+    Holdout,
+    Rollout,
+    Strategy,
+    StrategyConfig,
+)
 
+CATALOG = "catalog"
+POPULATION = "population"
 CATALOG_KEY = "experiments:catalog:{version}:{context}"
-CATALOG_VERSION_KEY = "experiments:catalog:version"
 POPULATION_KEY = "experiments:population:{version}:{context}"
-POPULATION_VERSION_KEY = "experiments:population:version"
 CONTEXTUAL_KEY = "experiments:contextual:{version}:{context}"
 
 T = TypeVar("T")
 
 
-class VersionedCache(Generic[T]):
-    """One value per context, held in this process while the shared version key keeps the
-    version it was read under and its lifetime (`seconds_setting`) has not run out.
+def stored_version(name: str) -> int:
+    """The version of `name` as this transaction sees it (0 before the first is stored)."""
+    found = CacheVersion.objects.filter(name=name).values_list("version", flat=True).first()
+    return int(found or 0)
 
-    Without a version in the shared cache (a cold or cleared cache) a new one is added before
-    anything is loaded, so a load can never be filed under a version that a later change
-    replaced. With the shared cache unreachable there is no version: every call loads from
-    the database and nothing is kept (the fail-open behaviour of config/cache.py)."""
+
+def version_replace(name: str) -> None:
+    """A new random version of `name`, in a statement of its own (so that it never waits for,
+    or holds, a lock of the transaction that changed what it versions)."""
+    CacheVersion.objects.update_or_create(name=name, defaults={"version": secrets.randbits(62)})
+
+
+class VersionedCache(Generic[T]):
+    """One value per context, held in this process while the stored version of `name` is the
+    one it was read under and its lifetime (`seconds_setting`) has not run out. Several caches
+    may share a name (and so their version)."""
 
     def __init__(
         self,
         *,
-        version_key: str,
+        name: str,
         data_key: str,
         seconds_setting: str,
         load: Callable[[str], T],
     ) -> None:
-        self.version_key = version_key
+        self.name = name
         self.data_key = data_key
         self.seconds_setting = seconds_setting
         self.load = load
         self.local: dict[str, tuple[int, float, T]] = {}
         self.lock = threading.Lock()
 
-    def version(self) -> int | None:
-        version = cache.get(self.version_key)
+    def get(self, context: str, *, version: int | None = None) -> T:
+        """The context's value under `version` (read from the database when not given)."""
         if version is None:
-            fresh = secrets.randbits(62)
-            if cache.add(self.version_key, fresh, timeout=None):
-                return fresh
-            version = cache.get(self.version_key)  # another process added one first
-        return version
-
-    def get(self, context: str) -> T:
-        version = self.version()
+            version = stored_version(self.name)
         entry = self.local.get(context)
         if entry is not None and entry[0] == version and time.time() < entry[1]:
             return entry[2]
-        if version is None:
-            return self.load(context)
         key = self.data_key.format(version=version, context=context)
         shared = cache.get(key)
         if shared is not None and time.time() < shared[0]:
@@ -88,16 +98,24 @@ class VersionedCache(Generic[T]):
             self.local[context] = (version, expires, value)
         return value
 
-    def invalidate(self) -> None:
-        # Now, and again after commit: a request that reloads between the two would otherwise
-        # keep what the transaction is about to replace under the version it read.
-        def replace() -> None:
-            cache.set(self.version_key, secrets.randbits(62), timeout=None)
-            with self.lock:
-                self.local.clear()
+    def drop(self, version: int) -> None:
+        """Forget this process's copies and the shared ones filed under `version`."""
+        with self.lock:
+            self.local.clear()
+        cache.delete_many(
+            [self.data_key.format(version=version, context=c) for c in Context.values]
+        )
 
-        replace()
-        transaction.on_commit(replace)
+
+def _invalidate(name: str, *caches: VersionedCache[Any]) -> None:
+    # Dropped now, so that this transaction's own later reads load what it wrote (and a copy
+    # another process files meanwhile under the old version is replaced with the version);
+    # the version replaced after commit, so that no process files the old state under the
+    # new version.
+    version = stored_version(name)
+    for versioned in caches:
+        versioned.drop(version)
+    transaction.on_commit(lambda: version_replace(name), robust=True)
 
 
 @dataclass(frozen=True)
@@ -239,16 +257,17 @@ def _load_catalog(context: str) -> ContextCatalog:
 
 
 _catalogs: VersionedCache[ContextCatalog] = VersionedCache(
-    version_key=CATALOG_VERSION_KEY,
+    name=CATALOG,
     data_key=CATALOG_KEY,
     seconds_setting="CATALOG_CACHE_SECONDS",
     load=_load_catalog,
 )
 
 
-def context_catalog(context: str) -> ContextCatalog:
-    """The context's active strategies and active experiment (one cache read when warm)."""
-    return _catalogs.get(context)
+def context_catalog(context: str, *, version: int | None = None) -> ContextCatalog:
+    """The context's active strategies, experiments, holdouts and rollout: no query when warm
+    and `version` (the stored catalog version) is given, one small query otherwise."""
+    return _catalogs.get(context, version=version)
 
 
 @dataclass(frozen=True)
@@ -336,16 +355,17 @@ def _load_population(context: str) -> PopulationModel:
 
 
 _populations: VersionedCache[PopulationModel] = VersionedCache(
-    version_key=POPULATION_VERSION_KEY,
+    name=POPULATION,
     data_key=POPULATION_KEY,
     seconds_setting="POPULATION_CACHE_SECONDS",
     load=_load_population,
 )
 
 
-def population_model(context: str) -> PopulationModel:
-    """Cached like the catalog, dropped when rewards are recomputed."""
-    return _populations.get(context)
+def population_model(context: str, *, version: int | None = None) -> PopulationModel:
+    """Cached like the catalog (under the stored population version), dropped when rewards
+    are recomputed."""
+    return _populations.get(context, version=version)
 
 
 def _load_contextual(context: str) -> contextual.ContextualModel:
@@ -421,26 +441,31 @@ def _load_contextual(context: str) -> contextual.ContextualModel:
 
 _contextual: VersionedCache[contextual.ContextualModel] = VersionedCache(
     # The population's version: a reward recompute refreshes both.
-    version_key=POPULATION_VERSION_KEY,
+    name=POPULATION,
     data_key=CONTEXTUAL_KEY,
     seconds_setting="POPULATION_CACHE_SECONDS",
     load=_load_contextual,
 )
 
 
-def contextual_model(context: str) -> contextual.ContextualModel:
+def contextual_model(context: str, *, version: int | None = None) -> contextual.ContextualModel:
     """The context's fitted contextual model, cached like the population means."""
-    return _contextual.get(context)
+    return _contextual.get(context, version=version)
 
 
 def catalog_invalidate() -> None:
     """Drop every context's cached strategies and active experiment."""
-    _catalogs.invalidate()
+    _invalidate(CATALOG, _catalogs)
 
 
 def population_invalidate() -> None:
     """Drop the cached population means and contextual models (after rewards are
     recomputed)."""
-    _populations.invalidate()
-    with _contextual.lock:
-        _contextual.local.clear()
+    _invalidate(POPULATION, _populations, _contextual)
+
+
+def local_copies_clear() -> None:
+    """Forget every copy this process holds (tests: each starts from the database)."""
+    for versioned in (_catalogs, _populations, _contextual):
+        with versioned.lock:
+            versioned.local.clear()

@@ -362,16 +362,28 @@ class Decision(models.Model):
         ROLLOUT = "ROLLOUT", "Rollout"
         BASELINE = "BASELINE", "Fixed"
 
+    # user, strategy and experiment lead composite indexes (Meta.indexes), which serve their
+    # foreign keys too: no index of their own on the largest table.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="decisions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="decisions",
+        db_index=False,
     )
     context = models.CharField(max_length=12, choices=Context.choices)
-    strategy = models.ForeignKey(Strategy, on_delete=models.PROTECT, related_name="decisions")
+    strategy = models.ForeignKey(
+        Strategy, on_delete=models.PROTECT, related_name="decisions", db_index=False
+    )
     config = models.ForeignKey(
         StrategyConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
     )
     experiment = models.ForeignKey(
-        Experiment, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+        Experiment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="decisions",
+        db_index=False,
     )
     variant = models.ForeignKey(
         Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
@@ -406,6 +418,19 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.context} → {self.strategy_id} ({self.source})"
+
+
+class CacheVersion(models.Model):
+    """The version of a cached read model (experiments/catalog.py: the strategy catalog, the
+    population model), replaced after every change is committed. The decide call reads it in
+    the same statement as the learner, so validating its in-process copy costs no round trip
+    and follows the database exactly."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    version = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
 
 
 class Holdout(TimeStampedModel):

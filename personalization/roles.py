@@ -14,16 +14,44 @@ ACT_FOR_USERS_CODENAME = "act_for_users"
 ACTS_FOR_USERS_CACHE_SECONDS = 60
 
 
-def _holds_act_for_users(caller: Any) -> bool:
-    """One query, through the user's own permissions or any of their groups."""
+def _act_for_users_grants(who: Any) -> Any:
+    """The act_for_users permission rows granted to `who` (a user id or an OuterRef),
+    directly or through any of their groups."""
     from django.contrib.auth.models import Permission
     from django.db.models import Q
 
     return Permission.objects.filter(
-        Q(user=caller.pk) | Q(group__user=caller.pk),
+        Q(user=who) | Q(group__user=who),
         codename=ACT_FOR_USERS_CODENAME,
         content_type__app_label="personalization",
-    ).exists()
+    )
+
+
+def holds_act_for_users() -> Any:
+    """Whether the outer user row holds act_for_users, directly or through one of their
+    groups, as an expression to annotate a read of users with (the token lookup of
+    config/api/authentication.py): two index probes, where one EXISTS over the OR of both
+    paths joins every permission."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Exists, OuterRef
+
+    user_model = get_user_model()
+    permission = {
+        "codename": ACT_FOR_USERS_CODENAME,
+        "content_type__app_label": "personalization",
+    }
+    direct = user_model.user_permissions.through.objects.filter(
+        user_id=OuterRef("pk"), **{f"permission__{k}": v for k, v in permission.items()}
+    )
+    grouped = user_model.groups.through.objects.filter(
+        user_id=OuterRef("pk"), **{f"group__permissions__{k}": v for k, v in permission.items()}
+    )
+    return Exists(direct) | Exists(grouped)
+
+
+def _holds_act_for_users(caller: Any) -> bool:
+    """One query, through the user's own permissions or any of their groups."""
+    return bool(_act_for_users_grants(caller.pk).exists())
 
 
 def _cache_key(user_id: Any) -> str:
@@ -45,6 +73,12 @@ def acts_for_users(caller: Any) -> bool:
         cache.set(key, answer, ACTS_FOR_USERS_CACHE_SECONDS)
     caller.acts_for_users = answer
     return bool(answer)
+
+
+def acts_for_users_known(user: Any, *, holds: bool) -> None:
+    """Record on `user` what a read of their row found (whether they hold act_for_users), so
+    that acts_for_users() answers without the cache for the rest of the request."""
+    user.acts_for_users = bool(user.is_active) and (bool(user.is_superuser) or holds)
 
 
 def acts_for_users_forget(user_ids: Iterable[Any]) -> None:

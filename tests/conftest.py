@@ -50,10 +50,16 @@ def _own_queue() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _isolated_cache():
     """Throttle counters and cached catalogs must not leak from one test into the next. Only
-    this run's keys are cleared (its KEY_PREFIX, config/cache.py)."""
+    this run's keys are cleared (its KEY_PREFIX, config/cache.py), and this process's own
+    copies of the catalogs (each test's rolled-back transaction leaves the stored versions
+    as they were, with other rows behind them)."""
+    from experiments.catalog import local_copies_clear
+
+    local_copies_clear()
     cache.clear()
     yield
     cache.clear()
+    local_copies_clear()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
 from config.api.permissions import acts_for_users, is_learner
+from personalization.roles import acts_for_users_known, holds_act_for_users
 
 ON_BEHALF_OF_HEADER = "HTTP_X_ON_BEHALF_OF"
 TOKEN_KEY = re.compile(r"[0-9a-f]{40}")
@@ -63,8 +64,9 @@ _KEY_PLACEHOLDER = "0" * 40
 @dataclass(frozen=True)
 class _TokenLookup:
     """The token's user lookup as the ORM compiles it for one connection: the SQL and its
-    parameters (the key's position among them), the user's fields in column order and the
-    converters of the columns that need one."""
+    parameters (the key's position among them), the user's fields in column order (the last
+    column is whether the user holds act_for_users) and the converters of the columns that
+    need one."""
 
     sql: str
     params: tuple[Any, ...]
@@ -82,10 +84,12 @@ def _token_lookup(connection: Any) -> _TokenLookup:
     if lookup is None:
         from personalization.models import User
 
-        queryset = User.objects.filter(auth_token__key=_KEY_PLACEHOLDER)
+        queryset = User.objects.filter(auth_token__key=_KEY_PLACEHOLDER).annotate(
+            holds_act_for_users=holds_act_for_users()
+        )
         compiler = queryset.query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
-        columns = [expression for expression, _sql, _alias in compiler.select]
+        columns = [expression for expression, _sql, _alias in compiler.select][:-1]
         lookup = _TokenLookup(
             sql=sql,
             params=tuple(params),
@@ -102,7 +106,9 @@ def _token_lookup(connection: Any) -> _TokenLookup:
 
 def token_user(key: str) -> Any:
     """The active or inactive user holding this token, or None: one query, compiled once per
-    connection instead of on every request, the row turned into a User as the ORM does."""
+    connection instead of on every request, the row turned into a User as the ORM does. The
+    same query says whether the user is a service account (DESIGN.md §3), so the permission
+    checks of the request read no cache, and a revoked permission takes effect at once."""
     from personalization.models import User
 
     connection = connections[DEFAULT_DB_ALIAS]
@@ -115,12 +121,15 @@ def token_user(key: str) -> Any:
     if row is None:
         return None
     values = list(row)
+    holds = bool(values.pop())
     for position, converters, column in lookup.converters:
         value = values[position]
         for convert in converters:
             value = convert(value, column, connection)
         values[position] = value
-    return User.from_db(connection.alias, lookup.field_names, values)
+    user = User.from_db(connection.alias, lookup.field_names, values)
+    acts_for_users_known(user, holds=holds)
+    return user
 
 
 class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):

@@ -4,21 +4,14 @@ Refuses to start without DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL a
 """
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, REST_FRAMEWORK, STORAGES, env
+from .base import MIDDLEWARE, REST_FRAMEWORK, STORAGES, database_settings, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"]["OPTIONS"] = {
-    "options": f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=30000)}",
-    # Lets psycopg prepare the hot queries once per connection (see base.py).
-    "server_side_binding": True,
-}
+DATABASES = {"default": database_settings(env.db("DATABASE_URL"))}
 REDIS_URL = env.str("REDIS_URL")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,10 +1,11 @@
 """The decide call (DESIGN.md §4).
 
 On a warm cache a decision costs two SQL statements beside authentication: one read of
-everything it needs about the learner in the context (preferences, the assignment to the
-context's active experiment, the strategy configs; `_learner_state`), and the INSERT of the
-decision. Configs are created, an assignment stored and the active config switched only when
-they change."""
+everything it needs about the learner in the context (preferences, skill profile, the
+assignment to the context's active experiment, the strategy configs, and the versions that
+validate this process's cached catalog and population model; `_learner_state`), and the
+INSERT of the decision. Configs are created, an assignment stored and the active config
+switched only when they change."""
 
 import json
 import time
@@ -22,6 +23,8 @@ from config.errors import ConflictError, PermissionDeniedError
 from experiments import assignment as hashing
 from experiments import bandits, contextual
 from experiments.catalog import (
+    CATALOG,
+    POPULATION,
     ContextCatalog,
     ExperimentEntry,
     HoldoutEntry,
@@ -31,7 +34,7 @@ from experiments.catalog import (
     contextual_model,
     population_model,
 )
-from experiments.models import Assignment, Decision, Experiment, StrategyConfig
+from experiments.models import Assignment, CacheVersion, Decision, Experiment, StrategyConfig
 from experiments.params import overlay
 from experiments.services.configs import config_activate, configs_for_context
 from experiments.targeting import targeting_matches
@@ -100,6 +103,9 @@ class LearnerState:
     # The skill profile's ratings {skill: score} and weaknesses (empty: none stored).
     skill_ratings: dict[str, Any] = field(default_factory=dict)
     weaknesses: tuple[str, ...] = ()
+    # The stored versions of the cached catalog and population model (None: not read).
+    catalog_version: int | None = None
+    population_version: int | None = None
 
 
 PREFERENCE_FIELDS = tuple(LearnerPreferences.__dataclass_fields__)
@@ -170,13 +176,24 @@ def _table(model: Any, alias: str) -> str:
     return f"{connection.ops.quote_name(model._meta.db_table)} {alias}"
 
 
+def _version_column(name: str) -> str:
+    return (
+        f"COALESCE((SELECT {_column(CacheVersion, 'v', 'version')}"  # noqa: S608 (model names)
+        f" FROM {_table(CacheVersion, 'v')} WHERE {_column(CacheVersion, 'v', 'name')}"
+        f" = '{name}'), 0)"
+    )
+
+
 def _learner_sql() -> str:
     """One row per config of the learner in the context (one row of NULL configs before the
-    first decision), each carrying the learner's preferences (NULL: none stored), skill
-    profile (NULL: none) and assignment to an ACTIVE experiment of the context (NULL: none).
-    Parameters: context, the ACTIVE status, context, user id."""
+    first decision), each carrying the catalog and population versions, the learner's
+    preferences (NULL: none stored), skill profile (NULL: none) and assignment to an ACTIVE
+    experiment of the context (NULL: none). Parameters: context, the ACTIVE status, context,
+    user id."""
     user_model = Preferences._meta.get_field("user").related_model
     select = [
+        _version_column(CATALOG),
+        _version_column(POPULATION),
         _column(Preferences, "p", "id"),
         *(_column(Preferences, "p", name) for name in PREFERENCE_FIELDS),
         _column(SkillProfile, "s", "skill_ratings"),
@@ -232,15 +249,16 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _learner_state(*, user: Any, catalog: ContextCatalog) -> LearnerState:
-    """Preferences, assignment and configs of `user` in the catalog's context: one query."""
+def _learner_state(*, user: Any, context: str) -> LearnerState:
+    """Preferences, assignment and configs of `user` in `context`, and the cache versions:
+    one query."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _sql()[0], [catalog.context, Experiment.Status.ACTIVE, catalog.context, user.pk]
-        )
+        cursor.execute(_sql()[0], [context, Experiment.Status.ACTIVE, context, user.pk])
         rows = cursor.fetchall()
     if not rows:  # the user is gone
         return LearnerState(preferences=_preferences_defaults(), assignment=None, configs={})
+    catalog_version, population_version = rows[0][:2]
+    rows = [row[2:] for row in rows]
     first = rows[0]
     count = len(PREFERENCE_FIELDS)
     if first[0] is None:
@@ -273,6 +291,8 @@ def _learner_state(*, user: Any, catalog: ContextCatalog) -> LearnerState:
         configs=configs,
         skill_ratings=_json(ratings) or {},
         weaknesses=tuple(_json(weaknesses) or ()),
+        catalog_version=catalog_version,
+        population_version=population_version,
     )
 
 
@@ -302,7 +322,8 @@ def decision_make(
     # Drawn from only when a bandit assigns or explores: a fresh generator costs more than
     # the rest of a decision for an assigned learner.
     draw = new_generator if rng is None else lambda: rng
-    catalog = context_catalog(context)
+    state = _learner_state(user=user, context=context)
+    catalog = context_catalog(context, version=state.catalog_version)
     baseline = catalog.baseline
     if baseline is None:
         raise ConflictError(
@@ -310,7 +331,6 @@ def decision_make(
             "in the admin (manage.py seed loads the catalog).",
             code="no_active_strategy",
         )
-    state = _learner_state(user=user, catalog=catalog)
     preferences = state.preferences
     if consent_denied(preferences, context):
         return _record(
@@ -495,7 +515,9 @@ def _adaptive_choice(
         )
         if choice is not None:
             return choice
-    population = population_model(catalog.context)
+    population = population_model(
+        catalog.context, version=state.population_version if state else None
+    )
     strategies = catalog.strategies
     n = np.array([[configs[s.id].times_rewarded for s in strategies]], dtype=float)
     own = np.array([[configs[s.id].avg_reward for s in strategies]], dtype=float)
@@ -550,7 +572,7 @@ def _contextual_choice(
     probabilities, so the logged propensity is exactly the one it was drawn with. None (the
     epsilon-greedy rule decides) while the cached model predates a change of the strategies."""
     strategies = catalog.strategies
-    model = contextual_model(catalog.context)
+    model = contextual_model(catalog.context, version=state.population_version if state else None)
     if model.keys != tuple(s.id for s in strategies):
         return None
     facts = {

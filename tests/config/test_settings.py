@@ -120,6 +120,18 @@ def test_production__redis__socket_timeouts_fail_open_cache_no_results():
     assert values["proxies"] == 1
 
 
+def test_production__database__prepared_statements_timeout_health_checks():
+    """Production shares base.py's connection settings: psycopg prepares a statement run five
+    times on a connection (without it the decide call's learner read is planned on every
+    request), statements time out, persistent connections are health-checked."""
+    database = _under_production("answer = settings.DATABASES['default']")
+    assert database["OPTIONS"]["prepare_threshold"] == 5
+    assert database["OPTIONS"]["server_side_binding"] is True
+    assert database["OPTIONS"]["options"] == "-c statement_timeout=30000"
+    assert database["CONN_HEALTH_CHECKS"] is True
+    assert database["CONN_MAX_AGE"] == 60
+
+
 def test_production__visibility_timeout__above_every_task_time_limit_and_countdown():
     """A task still running when its visibility timeout expires is delivered again and runs
     twice (DESIGN.md §10). The liveness records bring a dead worker's task back within a

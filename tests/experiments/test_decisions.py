@@ -4,7 +4,6 @@ import threading
 
 import numpy as np
 import pytest
-from django.core.cache import cache
 from django.db import connection, connections
 
 from experiments import catalog as catalog_module
@@ -314,37 +313,66 @@ def test_decision__stored_preferences_read_with_the_configs(strategy_catalog, us
 # --- Caches ---------------------------------------------------------------------------------
 
 
-def test_catalog__warm__read_without_queries(strategy_catalog, django_assert_num_queries):
+def test_catalog__warm__one_version_query__none_with_the_version(
+    strategy_catalog, django_assert_num_queries
+):
     context_catalog("MISSION")
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(1):
         context_catalog("MISSION")
+    version = catalog_module.stored_version(catalog_module.CATALOG)
+    with django_assert_num_queries(0):
+        context_catalog("MISSION", version=version)
 
 
 def test_catalog__shared_copy__serves_a_process_that_has_none(
     strategy_catalog, django_assert_num_queries
 ):
-    context_catalog("MISSION")
+    version = catalog_module.stored_version(catalog_module.CATALOG)
+    context_catalog("MISSION", version=version)
     catalog_module._catalogs.local.clear()  # as in another worker process
     with django_assert_num_queries(0):
-        assert context_catalog("MISSION").baseline.key == "conservative"
+        assert context_catalog("MISSION", version=version).baseline.key == "conservative"
 
 
 def test_catalog__version_replaced_by_another_process__reloaded(strategy_catalog):
     before = context_catalog("MISSION")
     Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
     assert context_catalog("MISSION") is before
-    # What catalog_invalidate in another process leaves in the shared cache.
-    cache.set(catalog_module.CATALOG_VERSION_KEY, 12345, timeout=None)
+    # What catalog_invalidate in another process stores once its change is committed.
+    catalog_module.version_replace(catalog_module.CATALOG)
     names = {s.key: s.name for s in context_catalog("MISSION").strategies}
     assert names["balanced"] == "Renamed"
 
 
-def test_catalog__invalidated__reloaded(strategy_catalog):
-    context_catalog("MISSION")
+def test_catalog__invalidated__reloaded_at_once__version_replaced_after_commit(
+    strategy_catalog, django_capture_on_commit_callbacks
+):
+    version = catalog_module.stored_version(catalog_module.CATALOG)
+    context_catalog("MISSION", version=version)
     Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
-    catalog_invalidate()
-    names = {s.key: s.name for s in context_catalog("MISSION").strategies}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        catalog_invalidate()
+    # This transaction sees its own change at once, under the same version.
+    names = {s.key: s.name for s in context_catalog("MISSION", version=version).strategies}
     assert names["balanced"] == "Renamed"
+    assert catalog_module.stored_version(catalog_module.CATALOG) == version
+    for callback in callbacks:
+        callback()
+    assert catalog_module.stored_version(catalog_module.CATALOG) != version
+
+
+def test_catalog__decide_reads_the_versions_with_the_learner(
+    strategy_catalog, user, django_assert_num_queries
+):
+    """A warm decision validates its cached catalog by the version its learner read
+    returned: two statements, the read and the INSERT."""
+    decide(user, "MISSION")
+    with django_assert_num_queries(2):
+        decide(user, "MISSION")
+    catalog_module.version_replace(catalog_module.CATALOG)  # another process's change
+    Strategy.objects.filter(context="MISSION", key="conservative").update(name="Renamed")
+    decision = decide(user, "MISSION")
+    assert decision.strategy.name == "Renamed"
 
 
 class _UnreachableCache:
@@ -359,16 +387,22 @@ class _UnreachableCache:
     def set(self, *args, **kwargs):
         return None
 
+    def delete_many(self, *args, **kwargs):
+        return None
 
-def test_catalog__cache_unavailable__read_from_the_database_each_time(
-    strategy_catalog, monkeypatch, django_assert_max_num_queries
+
+def test_catalog__cache_unavailable__each_process_keeps_and_validates_its_copy(
+    strategy_catalog, monkeypatch, django_assert_num_queries
 ):
     monkeypatch.setattr(catalog_module, "cache", _UnreachableCache())
-    context_catalog("MISSION")
+    version = catalog_module.stored_version(catalog_module.CATALOG)
+    context_catalog("MISSION", version=version)
+    with django_assert_num_queries(0):
+        context_catalog("MISSION", version=version)
     Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
+    catalog_invalidate()
     names = {s.key: s.name for s in context_catalog("MISSION").strategies}
     assert names["balanced"] == "Renamed"
-    assert not catalog_module._catalogs.local
 
 
 def test_population__invalidated__recomputed(strategy_catalog, user):
