@@ -4,6 +4,7 @@
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
 
 from experiments.models import Assignment, Decision, Strategy
 from logs.models import AuditEvent
@@ -228,6 +229,34 @@ def test_act_for_users__made_staff__learner_stops_being_a_target(service_client,
     user.is_staff = True
     user.save()
     assert_error_shape(service_client.get(ME, HTTP_X_ON_BEHALF_OF=user.external_id), 403)
+
+
+@pytest.mark.parametrize("through", ["direct", "group", "superuser", "none"])
+def test_token__role_read_with_the_token__stale_cached_answer_ignored(
+    user, strategy_catalog, through
+):
+    """The token lookup says whether its user holds act_for_users (directly, through a group,
+    or as a superuser), so a token request never trusts the cached answer, however wrong."""
+    account = UserFactory()
+    if through == "direct":
+        account.user_permissions.add(act_for_users_permission())
+    elif through == "group":
+        group = Group.objects.create(name="apps")
+        group.permissions.add(act_for_users_permission())
+        account.groups.add(group)
+    elif through == "superuser":
+        User.objects.filter(pk=account.pk).update(is_superuser=True)
+    client = token_client(account)
+    service = through != "none"
+    cache.set(f"acts-for-users:{account.pk}", not service, 60)  # a stale answer
+    decided = client.post(DECISIONS, {"context": "MISSION"}, format="json")
+    acting = client.get(ME, HTTP_X_ON_BEHALF_OF=user.external_id)
+    if service:
+        assert_error_shape(decided, 403, code="learner_required")
+        assert acting.status_code == 200
+    else:
+        assert decided.status_code == 201
+        assert_error_shape(acting, 403, code="permission_denied")
 
 
 # --- 5. The export holds the audit events about the user ----------------------------------
