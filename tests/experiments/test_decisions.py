@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from experiments import catalog as catalog_module
 from experiments.catalog import (
@@ -373,6 +373,26 @@ def test_catalog__decide_reads_the_versions_with_the_learner(
     Strategy.objects.filter(context="MISSION", key="conservative").update(name="Renamed")
     decision = decide(user, "MISSION")
     assert decision.strategy.name == "Renamed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_catalog__committed_change__another_process_reloads_from_the_new_version(
+    strategy_catalog,
+):
+    """Committed for real: the version is replaced after commit, so a process holding the
+    old copy (and the shared copy filed under the old version) reloads on its next read."""
+    old = catalog_module.stored_version(catalog_module.CATALOG)
+    before = context_catalog("MISSION", version=old)
+    with transaction.atomic():
+        Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
+        catalog_invalidate()
+        assert catalog_module.stored_version(catalog_module.CATALOG) == old  # not yet
+    new = catalog_module.stored_version(catalog_module.CATALOG)
+    assert new != old
+    # Another process: its own copy is still the one read before the change.
+    catalog_module._catalogs.local["MISSION"] = (old, float("inf"), before)
+    names = {s.key: s.name for s in context_catalog("MISSION", version=new).strategies}
+    assert names["balanced"] == "Renamed"
 
 
 class _UnreachableCache:
