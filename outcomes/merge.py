@@ -1,5 +1,6 @@
 """How the outcomes app's rows follow a learner merged into another (DESIGN.md §10)."""
 
+import hashlib
 from typing import Any
 
 from django.db import connection
@@ -7,23 +8,37 @@ from django.db import connection
 from config.db import serialized
 from experiments.models import StrategyConfig
 from outcomes.models import Outcome
+from outcomes.services.effectiveness import effectiveness_windows_mark_stale
 from outcomes.services.rewards import LOCK as REWARDS_LOCK
 from outcomes.watermarks import committed_by_last_run
 
 MAX_EVENT_ID = 64
+# 80 bits: no two re-keyed ids of a learner meet by chance.
+DIGEST_CHARS = 20
 
 
 def merged_event_id(event_id: str, source_id: int) -> str:
     """The event id a merged learner's outcome takes when the survivor already holds its
-    own: deterministic, so a repeated merge (or a client that knows the rule) finds it."""
+    own: deterministic, so a repeated merge (or a client that knows the rule) finds it.
+    `<event id>~merged-<id>` where that fits the column; otherwise the event id is cut and a
+    digest of the whole event id and the merged learner's id keeps cut ids apart
+    (`<head>~<digest>~merged-<id>`: cutting alone made two long ids with a common head one)."""
     suffix = f"~merged-{source_id}"
-    return event_id[: MAX_EVENT_ID - len(suffix)] + suffix
+    if len(event_id) + len(suffix) <= MAX_EVENT_ID:
+        return event_id + suffix
+    digest = hashlib.sha256(f"{source_id}:{event_id}".encode()).hexdigest()[:DIGEST_CHARS]
+    tail = f"~{digest}{suffix}"
+    return event_id[: MAX_EVENT_ID - len(tail)] + tail
 
 
 def outcomes_merge(source: Any, target: Any) -> int:
     """Outcomes move to the survivor, pointed at the survivor's config of the same strategy
     where it has one; an outcome whose event id the survivor already holds is re-keyed
-    (merged_event_id), so no measurement is lost."""
+    (merged_event_id), so no measurement is lost. The watermark cannot see rows that change
+    owner, so their windows are marked for the next hourly effectiveness run."""
+    effectiveness_windows_mark_stale(
+        key=f"merged-{source.pk}", outcomes=Outcome.objects.filter(user=source), user_id=target.pk
+    )
     taken = Outcome.objects.filter(user=target).values("event_id")
     for pk, event_id in Outcome.objects.filter(user=source, event_id__in=taken).values_list(
         "pk", "event_id"

@@ -6,7 +6,9 @@ Higher apps (experiments, outcomes, recommendations) register here from their
 * **user data**: every model that holds rows about a user, for `me/export/` and for erasure;
 * **profile summaries**: a section of the `me/` summary (e.g. recommendation counts);
 * **merges**: how a model's rows move when one learner is merged into another
-  (`users/{id}/merge/`).
+  (`users/{id}/merge/`);
+* **erasure hooks**: what to do before a user's rows are erased (preparers) and after
+  (listeners).
 
 Dependencies keep pointing one way: personalization only ever calls what was registered.
 """
@@ -124,3 +126,17 @@ def register_erasure_listener(listener: Callable[[int], Any]) -> None:
 
 def erasure_listeners() -> list[Callable[[int], Any]]:
     return list(_erasure_listeners)
+
+
+_erasure_preparers: list[Callable[[Any], Any]] = []
+
+
+def register_erasure_preparer(preparer: Callable[[Any], Any]) -> None:
+    """Called with the user inside the transaction that erases them, before any of their
+    rows is deleted (e.g. to note which computed figures counted those rows)."""
+    if preparer not in _erasure_preparers:
+        _erasure_preparers.append(preparer)
+
+
+def erasure_preparers() -> list[Callable[[Any], Any]]:
+    return list(_erasure_preparers)

@@ -5,7 +5,12 @@ outcomes.effectiveness_rows'; rows go back by binary COPY.
 The hourly run recomputes the GLOBAL rows of the windows holding outcomes committed since the
 last run (a watermark that cannot skip a late commit, outcomes/watermarks.py), and the USER
 rows only of the users with such outcomes (a user's USER rows depend on that user's outcomes
-alone). Explicit windows are recomputed whole and leave the watermark alone."""
+alone). Explicit windows are recomputed whole and leave the watermark alone.
+
+Two changes leave no new row for the watermark to find: a merge moves a learner's outcomes to
+another learner (an UPDATE) and an erasure deletes them (DESIGN.md §10). They mark their
+windows stale (effectiveness_windows_mark_stale), and the next hourly run recomputes those
+windows' GLOBAL rows and the survivor's USER rows in them as it does for new outcomes."""
 
 import datetime
 from dataclasses import dataclass, field
@@ -17,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import (
     F,
+    QuerySet,
 )
 from django.utils import timezone
 
@@ -33,7 +39,7 @@ from experiments.services.statistics import config_effectiveness_set
 from outcomes.aggregation import Groups, aggregate, concatenate
 from outcomes.effectiveness_rows import finite, global_rows, user_rows
 from outcomes.grouping import joint_codes
-from outcomes.models import Effectiveness, Outcome
+from outcomes.models import Effectiveness, Outcome, Watermark
 from outcomes.watermarks import Span, span_begin, span_commit
 from outcomes.windows import WindowIndex, in_windows, window_bounds
 
@@ -41,6 +47,8 @@ LOCK = "outcomes.compute_effectiveness_windows"
 # PostgreSQL memory for the GROUP BY (about 75 MB per million outcomes hashes in memory).
 AGGREGATE_WORK_MEM_MB = 256
 CONTEXTS = list(Context.values)
+# Watermark rows of changes the watermark cannot see, one per change: `<STALE><key>`.
+STALE = "outcomes.effectiveness.stale:"
 # --- What to recompute --------------------------------------------------------------------
 
 
@@ -62,9 +70,11 @@ class Work:
 
 def pending_work(span: Span, *, days: int) -> Work:
     """Windows holding outcomes committed since the last run (the watermark of
-    outcomes/watermarks.py), with the users who sent them; every window and user on the
-    first run."""
+    outcomes/watermarks.py) or marked stale since, with the users whose USER rows they
+    change; every window and user on the first run. The stale marks are taken (deleted in
+    the run's transaction, so a run that fails leaves them to the next)."""
     window = WindowIndex("occurred_at", days=days)
+    stale_windows, stale_users, stale_pair_windows = _stale_marks_take()
     if span.first:
         windows = Outcome.objects.annotate(k_window=window).values_list("k_window", flat=True)
         return Work(windows=set(windows.distinct().order_by()))
@@ -77,10 +87,62 @@ def pending_work(span: Span, *, days: int) -> Work:
         {"k_user": "int8", "k_window": "int4"},
     )
     return Work(
-        windows=set(pairs["k_window"].tolist()),
+        windows=set(pairs["k_window"].tolist()) | stale_windows,
         everyone=False,
-        pair_users=pairs["k_user"],
-        pair_windows=pairs["k_window"],
+        pair_users=np.concatenate([pairs["k_user"], stale_users]),
+        pair_windows=np.concatenate([pairs["k_window"], stale_pair_windows]),
+    )
+
+
+def effectiveness_windows_mark_stale(
+    *, key: str, outcomes: QuerySet[Outcome], user_id: int | None = None
+) -> int:
+    """Have the next hourly run recompute the windows of `outcomes`: their GLOBAL rows, and
+    `user_id`'s USER rows in them. Call in the transaction that moves `outcomes` to
+    `user_id` (a merge) or deletes them (an erasure, `user_id` None), before the change.
+    One Watermark row per change (`key`, e.g. "merged-<id>"), so a writer waits for no run
+    and no other writer; returns the number of windows marked."""
+    days = settings.EFFECTIVENESS_WINDOW_DAYS
+    windows = sorted(
+        outcomes.annotate(k_window=WindowIndex("occurred_at", days=days))
+        .values_list("k_window", flat=True)
+        .distinct()
+        .order_by()
+    )
+    if not windows:
+        return 0
+    Watermark.objects.update_or_create(
+        task=f"{STALE}{key}", defaults={"state": {"windows": windows, "user": user_id}}
+    )
+    return len(windows)
+
+
+def effectiveness_erasure_mark(user: Any) -> int:
+    """Before `user`'s outcomes are erased: the GLOBAL rows of their windows stop counting
+    them at the next hourly run (registered as an erasure preparer)."""
+    return effectiveness_windows_mark_stale(
+        key=f"erased-{user.pk}", outcomes=Outcome.objects.filter(user=user.pk)
+    )
+
+
+def _stale_marks_take() -> tuple[set[int], np.ndarray, np.ndarray]:
+    """The stale windows, and the (user, window) pairs whose USER rows they change, of the
+    marks committed so far; the marks are deleted (a mark committed later stays)."""
+    marks = list(Watermark.objects.filter(task__startswith=STALE).values_list("task", "state"))
+    if not marks:
+        return set(), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
+    Watermark.objects.filter(task__in=[task for task, _ in marks]).delete()
+    windows: set[int] = set()
+    pairs: set[tuple[int, int]] = set()
+    for _, state in marks:
+        windows.update(state["windows"])
+        if state.get("user") is not None:
+            pairs.update((state["user"], window) for window in state["windows"])
+    ordered = sorted(pairs)
+    return (
+        windows,
+        np.array([user for user, _ in ordered], dtype=np.int64),
+        np.array([window for _, window in ordered], dtype=np.int32),
     )
 
 
@@ -125,7 +187,7 @@ def _write(
         Effectiveness.Scope.GLOBAL: "outcomes_effectiveness_global_window_unique",
         Effectiveness.Scope.USER: "outcomes_effectiveness_user_window_unique",
     }
-    return [
+    written = [
         insert_arrays(
             Effectiveness,
             columns | {"scope": scope} | stamps,
@@ -133,6 +195,29 @@ def _write(
         )
         for scope, columns in rows.items()
     ]
+    if not work.everyone:
+        _vanished_global_rows_delete(work, days, rows[Effectiveness.Scope.GLOBAL])
+    return written
+
+
+def _vanished_global_rows_delete(work: Work, days: int, fresh: dict[str, Any]) -> int:
+    """GLOBAL rows of the recomputed windows that the recomputation no longer yields: the
+    last learner of their strategy in the window was erased (otherwise a window's samples
+    only grow, and the upsert replaces every row)."""
+    kept = set(zip(fresh["strategy"].tolist(), fresh["window_start"].tolist(), strict=True))
+    stored = Effectiveness.objects.filter(
+        scope=Effectiveness.Scope.GLOBAL,
+        window_start__in=[window_bounds(index, days)[0] for index in work.windows],
+    ).values_list("id", "strategy_id", "window_start")
+    vanished = [
+        pk
+        for pk, strategy_id, start in stored
+        if (strategy_id, start.astimezone(datetime.UTC).replace(tzinfo=None)) not in kept
+    ]
+    if not vanished:
+        return 0
+    deleted, _ = Effectiveness.objects.filter(pk__in=vanished).delete()
+    return deleted
 
 
 def effectiveness_windows_compute(

@@ -11,7 +11,7 @@ from config.errors import ConflictError
 from logs.models import AuditEvent
 from logs.services import audit_event_record, changes_between, model_snapshot
 from personalization.models import User
-from personalization.registry import erasure_listeners, user_data_sources
+from personalization.registry import erasure_listeners, erasure_preparers, user_data_sources
 
 # Rows deleted per statement when erasing: Django's delete names the rows it cascades to in IN
 # lists, one bind parameter each, and PostgreSQL accepts at most 65,535 a statement.
@@ -138,6 +138,8 @@ def user_erase(*, actor: Any, user: User) -> dict[str, int]:
         if source.model is User:
             continue
         counts[source.label] = counts.get(source.label, 0) + source.rows(user).count()
+    for prepare in erasure_preparers():
+        prepare(user)
     audit_events_redact(about=user_audit_about(user=user))
     _delete_cascaded_rows(user)
     user_id = user.pk

@@ -7,13 +7,21 @@ import pytest
 
 from experiments.models import Assignment, Decision, StrategyConfig
 from experiments.services.decisions import decision_make
-from logs.models import AuditEvent
+from logs.models import AuditEvent, PersonalizationLog, TranslationLog
+from outcomes.merge import merged_event_id
 from outcomes.models import Outcome
 from outcomes.services.ingest import outcome_record_many
 from outcomes.services.rewards import bandit_rewards_recompute
-from personalization.models import Interaction, Preferences, User
+from personalization.models import Interaction, Preferences, SkillAssessment, User
+from recommendations.models import (
+    LearningPath,
+    LearningPathItem,
+    LearningPathStage,
+    Recommendation,
+)
 from tests.conftest import assert_error_shape
 from tests.experiments.factories import make_experiment
+from tests.logs.factories import PersonalizationLogFactory, TranslationLogFactory
 from tests.personalization.factories import UserFactory
 
 FIGURES = ("times_selected", "times_rewarded", "total_reward", "total_reward_sq", "avg_reward")
@@ -151,3 +159,102 @@ def test_merge__learners_cannot_merge(user_client, user, strategy_catalog):
     other = UserFactory(external_id="crm-4")
     assert _merge(user_client, user, "crm-4").status_code == 403
     assert User.objects.get(pk=other.pk).is_active
+
+
+def test_merge__long_conflicting_event_ids_sharing_a_prefix__rekeyed_apart(
+    service_client, strategy_catalog
+):
+    """Re-keying once truncated the event id before appending `~merged-<id>`: two long ids
+    with a common prefix became one, and the merge answered 500 (IntegrityError)."""
+    anonymous, signed_in = UserFactory(external_id="anon-6"), UserFactory(external_id="crm-6")
+    prefix = "lesson-2026-11-01T10:00:00Z/chapter-robotics-kinematics/"  # 56 characters
+    shared = [f"{prefix}quiz-{n:03d}" for n in range(3)]  # 64 characters, the column's limit
+    for user, score in ((signed_in, 0.8), (anonymous, 0.3)):
+        outcome_record_many(
+            user=user,
+            items=[
+                {
+                    "event_id": event_id,
+                    "context": "MISSION",
+                    "outcome_type": "MISSION_COMPLETED",
+                    "retention_score": score,
+                }
+                for event_id in shared
+            ],
+        )
+
+    response = _merge(service_client, signed_in, "anon-6")
+
+    assert response.status_code == 200, response.content
+    stored = dict(Outcome.objects.filter(user=signed_in).values_list("event_id", "retention_score"))
+    assert len(stored) == 6
+    assert all(len(event_id) <= 64 for event_id in stored)
+    assert {event_id: stored[event_id] for event_id in shared} == dict.fromkeys(shared, 0.8)
+    rekeyed = {merged_event_id(event_id, anonymous.pk) for event_id in shared}
+    assert len(rekeyed) == 3
+    assert {event_id: stored[event_id] for event_id in rekeyed} == dict.fromkeys(rekeyed, 0.3)
+    # The rule is deterministic: a repeat merge answers the same and moves nothing again.
+    again = _merge(service_client, signed_in, "anon-6")
+    assert again.status_code == 200
+    assert again.json() == response.json()
+    assert set(Outcome.objects.filter(user=signed_in).values_list("event_id", flat=True)) == set(
+        stored
+    )
+
+
+def test_merge__recommendations_paths_logs_and_skill_history__move_to_the_survivor(
+    service_client, strategy_catalog, content_catalog
+):
+    anonymous, signed_in = UserFactory(external_id="anon-7"), UserFactory(external_id="crm-7")
+    first, second = content_catalog[0], content_catalog[1]
+
+    def recommend(user, item, status):
+        return Recommendation.objects.create(
+            user=user, item=item, priority_score=0.5, reason="test", status=status
+        )
+
+    def path(user, goal, status):
+        created = LearningPath.objects.create(user=user, title=goal, goal=goal, status=status)
+        stage = LearningPathStage.objects.create(path=created, title="Stage", order=1)
+        LearningPathItem.objects.create(stage=stage, item=first, order=1)
+        return created
+
+    survivors_pending = recommend(signed_in, first, "PENDING")
+    recommend(anonymous, first, "PENDING")  # the survivor's pending one of the item wins
+    moving_recommendations = {
+        recommend(anonymous, second, "PENDING").pk,
+        recommend(anonymous, first, "ACCEPTED").pk,
+    }
+    survivors_path = path(signed_in, "robotics", "ACTIVE")
+    path(anonymous, "robotics", "ACTIVE")  # the survivor's active path to the goal wins
+    moving_paths = {path(anonymous, "gpus", "ACTIVE").pk, path(anonymous, "robotics", "PAUSED").pk}
+    moving_logs = {PersonalizationLogFactory(user=anonymous).pk}
+    moving_translations = {TranslationLogFactory(user=anonymous).pk}
+    moving_skills = {
+        SkillAssessment.objects.create(user=anonymous, skill="python", score=score).pk
+        for score in (0.4, 0.6)
+    }
+    SkillAssessment.objects.create(user=signed_in, skill="python", score=0.9)
+
+    assert _merge(service_client, signed_in, "anon-7").status_code == 200
+
+    assert set(Recommendation.objects.filter(user=signed_in).values_list("pk", flat=True)) == {
+        survivors_pending.pk,
+        *moving_recommendations,
+    }
+    assert set(LearningPath.objects.filter(user=signed_in).values_list("pk", flat=True)) == {
+        survivors_path.pk,
+        *moving_paths,
+    }
+    # A path moves with its stages and their items.
+    assert LearningPathItem.objects.filter(stage__path__pk__in=moving_paths).count() == 2
+    for model, moving in ((PersonalizationLog, moving_logs), (TranslationLog, moving_translations)):
+        assert set(model.objects.filter(user=signed_in).values_list("pk", flat=True)) == moving
+    skills = SkillAssessment.objects.filter(user=signed_in)
+    assert moving_skills < set(skills.values_list("pk", flat=True))
+    assert skills.count() == 3
+    # Nothing is left with the merged identity: the rows the survivor's won over are erased.
+    for left in (Recommendation, LearningPath, PersonalizationLog, TranslationLog):
+        assert not left.objects.filter(user=anonymous).exists(), left
+    assert not SkillAssessment.objects.filter(user=anonymous).exists()
+    assert LearningPathStage.objects.filter(path__user=signed_in).count() == 3
