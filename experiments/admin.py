@@ -154,6 +154,21 @@ class ExperimentAdminForm(forms.ModelForm):
             _serializer_check(self, ExperimentInputSerializer(instance=stored, data=data))
         return cleaned
 
+    def _update_errors(self, errors: ValidationError) -> None:
+        """Experiment.clean names a targeting rule's errors by path (`targeting.0.op`),
+        which Django's add_error refuses (a 500): they are shown as the API's checks are,
+        except on fields that already show the API's (the same rules, reported once)."""
+        if not hasattr(errors, "error_dict"):
+            form_errors_add(self, errors)
+            return
+        fresh = {
+            key: messages_
+            for key, messages_ in errors.message_dict.items()
+            if key.partition(".")[0] not in self.errors
+        }
+        if fresh:
+            form_errors_add(self, ValidationError(fresh))
+
 
 class VariantForm(ServiceModelForm):
     """One variant row, checked as `experiments/` checks a nested variant (params an object,
