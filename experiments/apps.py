@@ -28,6 +28,10 @@ class ExperimentsConfig(AppConfig):
         register_seed_step(order=40, name="demo experiment", run=seeding.seed_demo_experiment)
         register_seed_step(order=45, name="demo holdout", run=seeding.seed_demo_holdout)
         register_seed_step(order=47, name="demo platform", run=seeding.seed_demo_platform)
+        # Last: the deliveries of every event the steps before emitted.
+        register_seed_step(
+            order=90, name="demo webhook deliveries", run=seeding.seed_demo_webhook_deliveries
+        )
 
 
 def _user_erased(user_id: int) -> None:

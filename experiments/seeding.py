@@ -13,6 +13,7 @@ from experiments.models import (
     Holdout,
     Rollout,
     Strategy,
+    WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
 )
@@ -26,7 +27,7 @@ from experiments.services.experiments import (
 from experiments.services.holdouts import holdout_create
 from experiments.services.rollouts import experiment_ship
 from experiments.services.strategies import strategy_catalog_load
-from experiments.services.webhooks import webhook_endpoint_create
+from experiments.services.webhooks import webhook_delivery_attempt, webhook_endpoint_create
 from logs.models import AuditEvent
 from logs.selectors import audit_system_target_ids
 from personalization.models import User
@@ -45,6 +46,8 @@ SEED_EXPERIMENTS = (DEMO_EXPERIMENT, DEMO_BANDIT, DEMO_TARGETED, DEMO_NEIGHBOUR,
 DEMO_HOLDOUT = "Personalization holdout"
 DEMO_WEBHOOK = "Demo receiver (nothing listens here)"
 DEMO_WEBHOOK_URL = "http://127.0.0.1:9/attune-demo"
+# Deliveries of the demo endpoint seed tries itself per run (each fails at once).
+DEMO_WEBHOOK_ATTEMPTS = 50
 
 
 def seed_owned_experiments(names: Iterable[str] = SEED_EXPERIMENTS) -> list[Experiment]:
@@ -169,8 +172,22 @@ def _two_variant_experiment(
 def seed_demo_platform(context: SeedContext) -> str:
     """What an experimentation platform shows: two experiments sharing ASSESSMENT on halves of
     its namespace (one targeted at beginners), a CONTENT experiment shipped as the context's
-    rollout, and a webhook endpoint where nothing listens, so failed deliveries are visible."""
+    rollout, and a webhook endpoint where nothing listens, so failed deliveries are visible
+    (created first, so the events of this step's experiments are delivered to it)."""
     notes = []
+    if not WebhookEndpoint.objects.filter(name=DEMO_WEBHOOK).exists():
+        try:
+            webhook_endpoint_create(
+                actor=None,
+                data={
+                    "name": DEMO_WEBHOOK,
+                    "url": DEMO_WEBHOOK_URL,
+                    "events": [e for e in WebhookEvent.values if e != WebhookEvent.PING],
+                },
+            )
+            notes.append("webhook endpoint at a closed port")
+        except ValidationError:
+            notes.append("no demo webhook (private addresses refused here)")
     for name, treatment, start, end, targeting in (
         (
             DEMO_TARGETED,
@@ -208,19 +225,6 @@ def seed_demo_platform(context: SeedContext) -> str:
             experiment_ship(actor=None, experiment=shipped, variant="balanced")
     rollout = Rollout.objects.filter(context=Context.CONTENT, is_active=True).first()
     notes.append(f"CONTENT rollout: {rollout.strategy.name if rollout else 'none'}")
-    if not WebhookEndpoint.objects.filter(name=DEMO_WEBHOOK).exists():
-        try:
-            webhook_endpoint_create(
-                actor=None,
-                data={
-                    "name": DEMO_WEBHOOK,
-                    "url": DEMO_WEBHOOK_URL,
-                    "events": [e for e in WebhookEvent.values if e != WebhookEvent.PING],
-                },
-            )
-            notes.append("webhook endpoint at a closed port")
-        except ValidationError:
-            notes.append("no demo webhook (private addresses refused here)")
     return "demo platform: " + "; ".join(notes)
 
 
@@ -235,3 +239,44 @@ def seed_owned_holdout() -> Holdout | None:
         target_ids=[holdout.pk],
     )
     return holdout if str(holdout.pk) in created_by_seed else None
+
+
+def seed_owned_webhook() -> WebhookEndpoint | None:
+    """The demo endpoint if seed created it (created without an actor, audited)."""
+    endpoint = WebhookEndpoint.objects.filter(name=DEMO_WEBHOOK).first()
+    if endpoint is None:
+        return None
+    created_by_seed = audit_system_target_ids(
+        action=AuditEvent.Action.WEBHOOK_CHANGED,
+        target_type=WebhookEndpoint._meta.label_lower,
+        target_ids=[endpoint.pk],
+    )
+    return endpoint if str(endpoint.pk) in created_by_seed else None
+
+
+def seed_demo_webhook_deliveries(context: SeedContext) -> str:
+    """Attempt once, now, the demo endpoint's deliveries nobody has tried yet, as a worker
+    would: the POST to the closed port fails at once, so the admin shows each delivery's
+    attempt, its error and its next retry without waiting for a worker. Deliveries already
+    tried are left to the retry schedule (a repeated seed does not add attempts), and an
+    endpoint of that name that seed did not create is never called. Runs outside a
+    transaction: each attempt is its own unit (claim, POST, record)."""
+    endpoint = seed_owned_webhook()
+    if endpoint is None:
+        return "demo webhook deliveries: no demo endpoint"
+    untried = list(
+        WebhookDelivery.objects.filter(
+            endpoint=endpoint, status=WebhookDelivery.Status.PENDING, attempts=0
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:DEMO_WEBHOOK_ATTEMPTS]
+    )
+    statuses = [webhook_delivery_attempt(delivery_id=delivery_id) for delivery_id in untried]
+    attempted = [status for status in statuses if status is not None]
+    if not attempted:
+        return "demo webhook deliveries: none new to attempt"
+    retrying = sum(status == WebhookDelivery.Status.PENDING for status in attempted)
+    return (
+        f"demo webhook deliveries: {len(attempted)} attempted once, {retrying} failed and "
+        "waiting for a retry"
+    )

@@ -313,3 +313,28 @@ def test_seed__the_platform_shows_with_real_data():
     _seed()
     assert Rollout.objects.count() == 1
     assert WebhookEndpoint.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_seed__demo_webhooks_failed_deliveries_are_visible():
+    """The demo endpoint points at a closed port: seed attempts its deliveries once, so the
+    admin shows the attempts, the error and the next retry without waiting for a worker."""
+    from experiments.models import WebhookDelivery
+    from experiments.seeding import DEMO_WEBHOOK
+
+    report = _seed()
+    deliveries = WebhookDelivery.objects.filter(endpoint__name=DEMO_WEBHOOK)
+    assert deliveries.exists()
+    for delivery in deliveries:
+        assert delivery.attempts == 1, delivery.event
+        assert delivery.status == "PENDING"
+        assert delivery.last_error
+        assert delivery.next_attempt_at is not None
+        assert delivery.response_code is None
+    assert "attempted" in report
+    tried = {d.pk: (d.attempts, d.next_attempt_at) for d in deliveries}
+    _seed()
+    # Tried once: a second seed leaves the attempts made, and tries only what is new.
+    again = WebhookDelivery.objects.filter(endpoint__name=DEMO_WEBHOOK)
+    assert {d.pk: (d.attempts, d.next_attempt_at) for d in again if d.pk in tried} == tried
+    assert set(again.values_list("attempts", flat=True)) == {1}
