@@ -171,6 +171,27 @@ def test_ship__winner_becomes_the_contexts_rollout__replacing_the_previous(
     assert staff_client.get("/api/v1/rollouts/").json()["count"] == 2
 
 
+def test_rollout_deactivate__audited_once__repeat_changes_nothing(
+    staff_client, staff_user, strategy_catalog
+):
+    experiment = _completed_with_winner("Deactivated")
+    shipped = staff_client.post(f"{URL}{experiment.pk}/ship/", {}, format="json").json()
+    url = f"/api/v1/rollouts/{shipped['id']}/deactivate/"
+
+    response = staff_client.post(url, {}, format="json")
+
+    assert response.status_code == 200, response.content
+    event = AuditEvent.objects.get(action="ROLLOUT_DEACTIVATED")
+    assert (event.actor, event.target_type, event.target_id) == (
+        staff_user,
+        "experiments.rollout",
+        str(shipped["id"]),
+    )
+    assert event.changes == {"is_active": {"old": True, "new": False}}
+    assert staff_client.post(url, {}, format="json").json()["is_active"] is False
+    assert AuditEvent.objects.filter(action="ROLLOUT_DEACTIVATED").count() == 1
+
+
 def test_ship__without_winner__409__unknown_variant__404(staff_client, strategy_catalog):
     running = make_experiment(name="Running")
     assert_error_shape(

@@ -100,3 +100,47 @@ def test_evaluate_active__one_failing_holdout_does_not_stop_the_others(
     monkeypatch.setattr(service, "holdout_evaluate", flaky)
     assert holdouts_evaluate_active() == 1
     assert Holdout.objects.get(name="B").evaluated_at is not None
+
+
+def test_holdouts_api__returns_the_stored_results_with_their_interval(
+    staff_client, strategy_catalog
+):
+    holdout = Holdout.objects.create(
+        name="Measured",
+        percent=20,
+        salt="s2",
+        started_at=timezone.now() - datetime.timedelta(days=1),
+    )
+    rng = np.random.default_rng(5)
+    users, held = [], 0
+    while held < 3 or len(users) < 30:  # ids decide who is held out: enough on both sides
+        user = UserFactory()
+        users.append(user)
+        held += bucket("s2", user.pk) < 0.2
+        outcome_record_many(
+            user=user,
+            items=[
+                {
+                    "event_id": "o",
+                    "context": "MISSION",
+                    "outcome_type": "MISSION_COMPLETED",
+                    "retention_score": float(rng.uniform(0.2, 0.8)),
+                }
+            ],
+        )
+    stored = holdout_evaluate(holdout=holdout)
+    assert stored["ci_lower"] is not None
+    assert stored["ci_lower"] < stored["difference"] < stored["ci_upper"]
+
+    listed = staff_client.get("/api/v1/holdouts/")
+    one = staff_client.get(f"/api/v1/holdouts/{holdout.pk}/")
+
+    assert listed.status_code == one.status_code == 200
+    (row,) = listed.json()["results"]
+    assert row == one.json()
+    assert row["results"]["ci_lower"] == pytest.approx(stored["ci_lower"])
+    assert row["results"]["ci_upper"] == pytest.approx(stored["ci_upper"])
+    assert row["results"]["difference"] == pytest.approx(stored["difference"])
+    assert row["results"]["holdout"]["learners"] == held
+    assert row["results"]["everyone_else"]["learners"] == len(users) - held
+    assert row["evaluated_at"] is not None
