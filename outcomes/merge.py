@@ -3,14 +3,17 @@
 import hashlib
 from typing import Any
 
-from django.db import connection
+import numpy as np
+from django.db.models import Count, F, Sum
 
+from config.arrays import AnyOf
 from config.db import serialized
-from experiments.models import StrategyConfig
+from experiments.models import Decision, StrategyConfig
+from experiments.services.statistics import RewardFigures, config_rewards_apply
 from outcomes.models import Outcome
 from outcomes.services.effectiveness import effectiveness_windows_mark_stale
 from outcomes.services.rewards import LOCK as REWARDS_LOCK
-from outcomes.watermarks import committed_by_last_run
+from outcomes.watermarks import counted_by_last_run
 
 MAX_EVENT_ID = 64
 # 80 bits: no two re-keyed ids of a learner meet by chance.
@@ -54,47 +57,44 @@ def outcomes_merge(source: Any, target: Any) -> int:
     return rows.update(user=target)
 
 
-REBUILD_SQL = """
-UPDATE experiments_strategyconfig AS c
-SET times_selected = c.selections_purged + (
-        SELECT COUNT(*) FROM experiments_decision d WHERE d.config_id = c.id AND {decisions}),
-    times_rewarded = figures.n,
-    total_reward = figures.total,
-    total_reward_sq = figures.total_sq,
-    avg_reward = CASE WHEN figures.n > 0 THEN figures.total / figures.n ELSE 0.0 END
-FROM (
-    SELECT c2.id,
-           COUNT(o.id) AS n,
-           COALESCE(SUM(o.reward), 0.0) AS total,
-           COALESCE(SUM(o.reward * o.reward), 0.0) AS total_sq
-    FROM experiments_strategyconfig c2
-    LEFT JOIN outcomes_outcome o ON o.config_id = c2.id AND {outcomes}
-    WHERE c2.user_id = %s
-    GROUP BY c2.id
-) AS figures
-WHERE figures.id = c.id
-"""
-
-
 def reward_figures_rebuild(source: Any, target: Any) -> int:
     """The survivor's configs' reward figures from the rows the last reward run counted
     (rows after it are the next run's to add), so the incremental figures stay equal to a
-    rebuild. Before any reward run there is nothing to rebuild: the first run rebuilds all."""
+    rebuild; written by the experiments app. Before any reward run there is nothing to
+    rebuild: the first run rebuilds all. Returns the configs written."""
     serialized(REWARDS_LOCK)
-    decisions = committed_by_last_run(REWARDS_LOCK, "d", "experiments_decision")
-    outcomes = committed_by_last_run(REWARDS_LOCK, "o", "outcomes_outcome")
-    if decisions is None or outcomes is None:
+    configs = list(
+        StrategyConfig.objects.filter(user=target).order_by("id").values_list("id", flat=True)
+    )
+    decisions = counted_by_last_run(
+        REWARDS_LOCK, Decision.objects.filter(AnyOf(F("config_id"), configs))
+    )
+    outcomes = counted_by_last_run(
+        REWARDS_LOCK, Outcome.objects.filter(AnyOf(F("config_id"), configs))
+    )
+    if decisions is None or outcomes is None or not configs:
         return 0
-    if connection.vendor == "postgresql":  # id order, as every writer of configs
-        list(
-            StrategyConfig.objects.filter(user=target)
-            .order_by("id")
-            .select_for_update(no_key=True)
-            .values_list("id", flat=True)
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            REBUILD_SQL.format(decisions=decisions[0], outcomes=outcomes[0]),
-            [*decisions[1], *outcomes[1], target.pk],
-        )
-        return cursor.rowcount
+    chosen = dict(
+        decisions.values("config_id")
+        .annotate(n=Count("id"))
+        .values_list("config_id", "n")
+        .order_by()
+    )
+    rewarded = {
+        row["config_id"]: row
+        for row in outcomes.values("config_id")
+        .annotate(n=Count("id"), total=Sum("reward"), total_sq=Sum(F("reward") * F("reward")))
+        .order_by()
+    }
+
+    def figure(name: str) -> list[Any]:
+        return [(rewarded.get(c) or {}).get(name) or 0 for c in configs]
+
+    figures = RewardFigures(
+        ids=np.array(configs, dtype=np.int64),
+        selected=np.array([chosen.get(c, 0) for c in configs], dtype=np.int64),
+        rewarded=np.array(figure("n"), dtype=np.int64),
+        total=np.array(figure("total"), dtype=np.float64),
+        total_sq=np.array(figure("total_sq"), dtype=np.float64),
+    )
+    return len(config_rewards_apply(figures=figures, replace=True, within=configs))

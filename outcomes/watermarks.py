@@ -150,6 +150,14 @@ def committed_by_last_run(task: str, alias: str, table: str) -> tuple[str, list[
     return f"({alias}.id <= %s)", [state["ids"].get(table, 0)]
 
 
+def counted_by_last_run(task: str, queryset: QuerySet[Any]) -> QuerySet[Any] | None:
+    """`queryset` narrowed to the rows `task`'s last run counted (committed_by_last_run on
+    its model's own table); None if the task never ran."""
+    table = queryset.model._meta.db_table
+    counted = committed_by_last_run(task, table, table)
+    return None if counted is None else _narrowed(queryset, *counted)
+
+
 def span_commit(span: Span) -> None:
     """Record this run's watermark; call in the run's transaction, so a run that fails
     leaves the last one's."""

@@ -61,16 +61,20 @@ def _lock_learners(users: list[int]) -> None:
         )
 
 
-def config_rewards_apply(*, figures: RewardFigures, replace: bool) -> list[int]:
+def config_rewards_apply(
+    *, figures: RewardFigures, replace: bool, within: list[int] | None = None
+) -> list[int]:
     """Add `figures` to the configs' reward statistics, or (`replace`, a rebuild) make them
-    the statistics of every config: those absent count only their purged decisions. Only
-    configs whose figures change are written; every config of their learners is locked first
-    (their confidences are rewritten next, in the same transaction). Returns the learners
-    whose configs changed, one entry per config written. The caller serialises runs: nothing
-    else writes these columns."""
+    the statistics of every config (of the configs `within`, when given): those absent count
+    only their purged decisions. Only configs whose figures change are written; every config
+    of their learners is locked first (their confidences are rewritten next, in the same
+    transaction). Returns the learners whose configs changed, one entry per config written.
+    The caller serialises runs: nothing else writes these columns."""
     configs = StrategyConfig.objects.order_by()
     if not replace:
         configs = configs.filter(AnyOf(F("id"), figures.ids.tolist()))
+    elif within is not None:
+        configs = configs.filter(AnyOf(F("id"), within))
     stored = field_arrays(configs, FIGURE_FIELDS)
     order = np.argsort(figures.ids)
     ids = figures.ids[order]
