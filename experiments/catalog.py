@@ -8,9 +8,10 @@ same statement as the learner (experiments/services/decisions.py), so a warm dec
 its copies without a round trip of its own, and what it uses is never older than what that
 statement saw committed; other callers read them with one small query. A process that misses
 reads the shared copy stored in the cache (Redis in production) under the current version, so
-one database load serves every process, else loads from the database. A change drops this
-process's copies and the shared ones at once, and replaces the version after commit; with
-Redis unreachable every process still keeps and validates its own copies."""
+one database load serves every process, else loads from the database. A change writes a new
+random version in its own transaction, so the version and the change commit together (and a
+rollback undoes both); with Redis unreachable every process still keeps and validates its own
+copies."""
 
 import math
 import secrets
@@ -23,14 +24,12 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Cast
 
 from experiments import bandits, contextual
 from experiments.models import (
     CacheVersion,
-    Context,
     Experiment,
     Holdout,
     Rollout,
@@ -48,15 +47,28 @@ T = TypeVar("T")
 
 
 def stored_version(name: str) -> int:
-    """The version of `name` as this transaction sees it (0 before the first is stored)."""
+    """The version of `name` as this transaction sees it; a random one is stored first where
+    none is (a database flushed since its migration), so that no two databases sharing a
+    cache file their copies under the same version."""
     found = CacheVersion.objects.filter(name=name).values_list("version", flat=True).first()
-    return int(found or 0)
+    if found:
+        return int(found)
+    created, _ = CacheVersion.objects.get_or_create(
+        name=name, defaults={"version": secrets.randbits(62)}
+    )
+    return int(created.version)
 
 
 def version_replace(name: str) -> None:
-    """A new random version of `name`, in a statement of its own (so that it never waits for,
-    or holds, a lock of the transaction that changed what it versions)."""
-    CacheVersion.objects.update_or_create(name=name, defaults={"version": secrets.randbits(62)})
+    """A new random version of `name`, written in the current transaction (one upsert): it
+    becomes everyone's version when the change it versions commits, and never if that rolls
+    back. Writers of the same name wait for each other from here to their commit."""
+    CacheVersion.objects.bulk_create(
+        [CacheVersion(name=name, version=secrets.randbits(62))],
+        update_conflicts=True,
+        unique_fields=["name"],
+        update_fields=["version"],
+    )
 
 
 class VersionedCache(Generic[T]):
@@ -80,8 +92,9 @@ class VersionedCache(Generic[T]):
         self.lock = threading.Lock()
 
     def get(self, context: str, *, version: int | None = None) -> T:
-        """The context's value under `version` (read from the database when not given)."""
-        if version is None:
+        """The context's value under `version` (read from the database when not given, or
+        0: none stored)."""
+        if not version:
             version = stored_version(self.name)
         entry = self.local.get(context)
         if entry is not None and entry[0] == version and time.time() < entry[1]:
@@ -98,24 +111,20 @@ class VersionedCache(Generic[T]):
             self.local[context] = (version, expires, value)
         return value
 
-    def drop(self, version: int) -> None:
-        """Forget this process's copies and the shared ones filed under `version`."""
+    def forget(self) -> None:
+        """Drop this process's copies (their versions are no longer read)."""
         with self.lock:
             self.local.clear()
-        cache.delete_many(
-            [self.data_key.format(version=version, context=c) for c in Context.values]
-        )
 
 
 def _invalidate(name: str, *caches: VersionedCache[Any]) -> None:
-    # Dropped now, so that this transaction's own later reads load what it wrote (and a copy
-    # another process files meanwhile under the old version is replaced with the version);
-    # the version replaced after commit, so that no process files the old state under the
-    # new version.
-    version = stored_version(name)
+    # The new version is written in the changing transaction, so it commits with the change:
+    # other processes keep using the committed state's copies until then, and what this
+    # transaction reads meanwhile is filed under a version nobody else can see before the
+    # commit (nor ever, after a rollback).
+    version_replace(name)
     for versioned in caches:
-        versioned.drop(version)
-    transaction.on_commit(lambda: version_replace(name), robust=True)
+        versioned.forget()
 
 
 @dataclass(frozen=True)
@@ -467,5 +476,4 @@ def population_invalidate() -> None:
 def local_copies_clear() -> None:
     """Forget every copy this process holds (tests: each starts from the database)."""
     for versioned in (_catalogs, _populations, _contextual):
-        with versioned.lock:
-            versioned.local.clear()
+        versioned.forget()

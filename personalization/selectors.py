@@ -11,6 +11,7 @@ from logs.services import MASK
 from personalization.filters import InteractionFilter, UserFilter
 from personalization.models import Interaction, Preferences, SkillAssessment, SkillProfile, User
 from personalization.registry import profile_summaries, user_data_sources
+from personalization.roles import acts_for_users_known, holds_act_for_users
 
 SUMMARY_DAYS = 30
 FAVORITE_THEME_WINDOW = 20
@@ -25,10 +26,13 @@ MAX_REFERENCE_LENGTH = 255
 def user_get_by_reference(*, reference: str, follow_merges: bool = True) -> User | None:
     """An active user named the way DESIGN.md §7 says: `id:<attune id>` is Attune's primary
     key, anything else is the client application's `external_id` — a bare number too, so an
-    external id "2" never resolves to Attune user 2."""
+    external id "2" never resolves to Attune user 2. The same read says whether the user is
+    a service account (acts_for_users answers from it, not from the cache)."""
     if "\x00" in reference or len(reference) > MAX_REFERENCE_LENGTH:
         return None
-    users = User.objects.filter(Q(is_active=True) | Q(merged_into__isnull=False))
+    users = User.objects.filter(Q(is_active=True) | Q(merged_into__isnull=False)).annotate(
+        holds_act_for_users=holds_act_for_users()
+    )
     if reference.startswith(ID_PREFIX):
         number = reference[len(ID_PREFIX) :]
         if not (number.isascii() and number.isdigit() and len(number) < 19):
@@ -37,13 +41,19 @@ def user_get_by_reference(*, reference: str, follow_merges: bool = True) -> User
     else:
         found = users.filter(external_id=reference).first()
     if not follow_merges:
-        return found
+        return _role_known(found)
     # A learner merged into another (users/{id}/merge/) is found as the survivor.
     for _ in range(5):
         if found is None or found.merged_into is None:
             break
-        found = User.objects.filter(pk=found.merged_into).first()
-    return found if found is not None and found.is_active else None
+        found = users.filter(pk=found.merged_into).first()
+    return _role_known(found) if found is not None and found.is_active else None
+
+
+def _role_known(user: User | None) -> User | None:
+    if user is not None:
+        acts_for_users_known(user, holds=bool(getattr(user, "holds_act_for_users", False)))
+    return user
 
 
 def learners(queryset: QuerySet[User]) -> QuerySet[User]:

@@ -259,6 +259,17 @@ def test_token__role_read_with_the_token__stale_cached_answer_ignored(
         assert_error_shape(acting, 403, code="permission_denied")
 
 
+def test_on_behalf_of__target_role_read_with_the_target__stale_cached_answer_ignored(
+    service_client,
+):
+    """The target's role comes from the read that finds it: a service account whose cached
+    answer says "learner" is still refused as a target."""
+    other = ServiceAccountFactory(external_id="other-app-2")
+    cache.set(f"acts-for-users:{other.pk}", False, 60)  # a stale answer
+    response = service_client.get(ME, HTTP_X_ON_BEHALF_OF="other-app-2")
+    assert_error_shape(response, 403, code="target_not_learner")
+
+
 # --- 5. The export holds the audit events about the user ----------------------------------
 
 

@@ -344,21 +344,16 @@ def test_catalog__version_replaced_by_another_process__reloaded(strategy_catalog
     assert names["balanced"] == "Renamed"
 
 
-def test_catalog__invalidated__reloaded_at_once__version_replaced_after_commit(
-    strategy_catalog, django_capture_on_commit_callbacks
-):
+def test_catalog__invalidated__new_version_in_the_transaction__reloaded(strategy_catalog):
     version = catalog_module.stored_version(catalog_module.CATALOG)
     context_catalog("MISSION", version=version)
-    Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with transaction.atomic():
+        Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
         catalog_invalidate()
-    # This transaction sees its own change at once, under the same version.
-    names = {s.key: s.name for s in context_catalog("MISSION", version=version).strategies}
-    assert names["balanced"] == "Renamed"
-    assert catalog_module.stored_version(catalog_module.CATALOG) == version
-    for callback in callbacks:
-        callback()
-    assert catalog_module.stored_version(catalog_module.CATALOG) != version
+        replaced = catalog_module.stored_version(catalog_module.CATALOG)
+        assert replaced != version
+        names = {s.key: s.name for s in context_catalog("MISSION").strategies}
+        assert names["balanced"] == "Renamed"
 
 
 def test_catalog__decide_reads_the_versions_with_the_learner(
@@ -379,20 +374,72 @@ def test_catalog__decide_reads_the_versions_with_the_learner(
 def test_catalog__committed_change__another_process_reloads_from_the_new_version(
     strategy_catalog,
 ):
-    """Committed for real: the version is replaced after commit, so a process holding the
+    """Committed for real: the new version commits with the change, so a process holding the
     old copy (and the shared copy filed under the old version) reloads on its next read."""
     old = catalog_module.stored_version(catalog_module.CATALOG)
     before = context_catalog("MISSION", version=old)
+    seen_elsewhere: list[int] = []
+
+    def another_connection() -> None:
+        try:
+            seen_elsewhere.append(catalog_module.stored_version(catalog_module.CATALOG))
+        finally:
+            connections.close_all()
+
     with transaction.atomic():
         Strategy.objects.filter(context="MISSION", key="balanced").update(name="Renamed")
         catalog_invalidate()
-        assert catalog_module.stored_version(catalog_module.CATALOG) == old  # not yet
+        if connection.vendor == "postgresql":  # SQLite's test database is one connection's
+            reader = threading.Thread(target=another_connection)
+            reader.start()
+            reader.join(timeout=10)
+            assert seen_elsewhere == [old]  # before the commit, everyone else has the old one
     new = catalog_module.stored_version(catalog_module.CATALOG)
     assert new != old
     # Another process: its own copy is still the one read before the change.
     catalog_module._catalogs.local["MISSION"] = (old, float("inf"), before)
     names = {s.key: s.name for s in context_catalog("MISSION", version=new).strategies}
     assert names["balanced"] == "Renamed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_catalog__read_inside_a_rolled_back_change__nothing_kept_or_shared(strategy_catalog):
+    """What a transaction reads after changing the catalog is its own uncommitted state:
+    neither this process nor another keeps it, so a rollback leaves no trace."""
+    version = catalog_module.stored_version(catalog_module.CATALOG)
+
+    seen: list[str] = []
+
+    class Undone(Exception):
+        pass
+
+    @transaction.atomic
+    def change_then_fail() -> None:
+        Strategy.objects.filter(context="MISSION", key="balanced").update(name="Phantom")
+        catalog_invalidate()
+        seen.extend(s.name for s in context_catalog("MISSION").strategies)
+        raise Undone
+
+    with pytest.raises(Undone):
+        change_then_fail()
+    assert "Phantom" in seen
+    assert catalog_module.stored_version(catalog_module.CATALOG) == version
+    names = {s.key: s.name for s in context_catalog("MISSION").strategies}
+    assert names["balanced"] != "Phantom"
+    catalog_module._catalogs.local.clear()  # another process, reading the shared copy
+    names = {s.key: s.name for s in context_catalog("MISSION", version=version).strategies}
+    assert names["balanced"] != "Phantom"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_catalog__no_stored_version__a_random_one_is_stored(strategy_catalog):
+    from experiments.models import CacheVersion
+
+    CacheVersion.objects.all().delete()  # a database flushed since its migration
+    context_catalog("MISSION", version=0)
+    stored = catalog_module.stored_version(catalog_module.CATALOG)
+    assert stored != 0
+    assert CacheVersion.objects.get(name=catalog_module.CATALOG).version == stored
 
 
 class _UnreachableCache:

@@ -76,6 +76,9 @@ def test_generate__consent_off__popularity_and_not_personalized(user_client, lea
 def test_generate__bounded_queries_whatever_the_catalog(
     user_client, learner, django_assert_max_num_queries
 ):
+    # The decide step at a fixed strategy: an exploring bandit would switch the learner's
+    # active config now and then, which is a decide-path cost (tested there), not a catalog one.
+    Preferences.objects.update_or_create(user=learner, defaults={"auto_adapt_enabled": False})
     _generate(user_client, limit=1)  # warm the decide path
     with django_assert_max_num_queries(16) as small:
         _generate(user_client, limit=20)
