@@ -1,12 +1,14 @@
 """Model building blocks shared by every app."""
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django_filters import FilterSet
+
+T = TypeVar("T")
 
 
 class TimeStampedModel(models.Model):
@@ -59,3 +61,30 @@ class CurrentTransactionId(models.Func):
         return self.as_sql(
             compiler, connection, template="(pg_current_xact_id()::text::bigint)", **extra
         )
+
+
+def first_read(connection: Any, read: Callable[[], T]) -> T:
+    """Run `read`, the request's first statement and a read, without the round trip of
+    Django's per-request health check (`CONN_HEALTH_CHECKS`, DESIGN.md §10: a `SELECT 1` before
+    the first query of every request on a persistent connection) and with its guarantee:
+    when the connection died since the last request (a database restart), the read fails,
+    the connection is replaced and the read runs once more, so no request fails for it. Only
+    for reads (a failed write may have been applied), and only outside a transaction."""
+    from django.db import InterfaceError, OperationalError
+
+    unchecked = (
+        connection.connection is not None
+        and connection.health_check_enabled
+        and not connection.health_check_done
+        and not connection.in_atomic_block
+    )
+    if not unchecked:
+        return read()
+    connection.health_check_done = True
+    try:
+        return read()
+    except (OperationalError, InterfaceError):
+        if connection.is_usable():
+            raise  # the statement failed, not the connection
+        connection.close()
+        return read()

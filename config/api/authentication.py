@@ -9,6 +9,7 @@ inactive user is 404."""
 
 import re
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
 from config.api.permissions import acts_for_users, is_learner
+from config.db import first_read
 from personalization.roles import acts_for_users_known, holds_act_for_users
 
 ON_BEHALF_OF_HEADER = "HTTP_X_ON_BEHALF_OF"
@@ -79,7 +81,8 @@ class _TokenLookup:
 _token_lookups: "weakref.WeakKeyDictionary[Any, _TokenLookup]" = weakref.WeakKeyDictionary()
 
 
-def _token_lookup(connection: Any) -> _TokenLookup:
+def token_lookup(connection: Any) -> _TokenLookup:
+    """The token's user lookup for `connection`, compiled on its first use."""
     lookup = _token_lookups.get(connection)
     if lookup is None:
         from personalization.models import User
@@ -104,23 +107,18 @@ def _token_lookup(connection: Any) -> _TokenLookup:
     return lookup
 
 
-def token_user(key: str) -> Any:
-    """The active or inactive user holding this token, or None: one query, compiled once per
-    connection instead of on every request, the row turned into a User as the ORM does. The
-    same query says whether the user is a service account (DESIGN.md §3), so the permission
-    checks of the request read no cache, and a revoked permission takes effect at once."""
-    from personalization.models import User
-
-    connection = connections[DEFAULT_DB_ALIAS]
-    lookup = _token_lookup(connection)
+def token_params(lookup: _TokenLookup, key: str) -> list[Any]:
     bound = list(lookup.params)
     bound[lookup.key_position] = key
-    with connection.cursor() as cursor:
-        cursor.execute(lookup.sql, bound)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = list(row)
+    return bound
+
+
+def token_row_user(connection: Any, lookup: _TokenLookup, row: Sequence[Any]) -> Any:
+    """The User of a row of `lookup` (its user columns, then whether it holds act_for_users),
+    built as the ORM builds it."""
+    from personalization.models import User
+
+    values = list(row[: len(lookup.field_names) + 1])
     holds = bool(values.pop())
     for position, converters, column in lookup.converters:
         value = values[position]
@@ -132,12 +130,35 @@ def token_user(key: str) -> Any:
     return user
 
 
+def token_user(key: str) -> Any:
+    """The active or inactive user holding this token, or None: one query, compiled once per
+    connection instead of on every request, the row turned into a User as the ORM does. The
+    same query says whether the user is a service account (DESIGN.md §3), so the permission
+    checks of the request read no cache, and a revoked permission takes effect at once. As
+    the request's first statement it stands in for the connection's health check
+    (config/db.py first_read)."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    lookup = token_lookup(connection)
+
+    def read() -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(lookup.sql, token_params(lookup, key))
+            return cursor.fetchone()
+
+    row = first_read(connection, read)
+    return None if row is None else token_row_user(connection, lookup, row)
+
+
 class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):
+    def user_for_key(self, key: str) -> Any:
+        """The user holding the token (None: no such token); a route may read more with it."""
+        return token_user(key)
+
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         # Tokens are 40 hex characters; anything else (a NUL byte…) never reaches the database.
         if not TOKEN_KEY.fullmatch(key):
             raise exceptions.AuthenticationFailed("Invalid token.")
-        user = token_user(key)
+        user = self.user_for_key(key)
         if user is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not user.is_active:

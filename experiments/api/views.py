@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.authentication import SessionAuthentication
 from config.api.permissions import (
     IsLearnerForWrites,
     IsStaff,
@@ -18,6 +19,7 @@ from config.api.permissions import (
 )
 from experiments import selectors
 from experiments.api import serializers
+from experiments.api.authentication import DecideTokenAuthentication, learner_state_read
 from experiments.api.holdouts import RolloutSerializer, ShipSerializer
 from experiments.filters import (
     DecisionFilter,
@@ -230,6 +232,7 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     Only learners are decided for: staff and service accounts acting for themselves get 403
     `learner_required`."""
 
+    authentication_classes = [DecideTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, IsLearnerForWrites]
     serializer_class = serializers.DecisionListSerializer
     filterset_class = DecisionFilter
@@ -255,7 +258,9 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             payload = serializers.DecisionInputSerializer(data=data)
             payload.is_valid(raise_exception=True)
             context = payload.validated_data["context"]
-        result = decisions.decision_make(user=request.user, context=context)
+        result = decisions.decision_make(
+            user=request.user, context=context, state=learner_state_read(request, context)
+        )
         decision = result.decision
         # DecisionSerializer's shape (the schema), built directly.
         answer = {

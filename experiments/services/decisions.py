@@ -9,7 +9,7 @@ switched only when they change."""
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -184,13 +184,37 @@ def _version_column(name: str) -> str:
     )
 
 
-def _learner_sql() -> str:
-    """One row per config of the learner in the context (one row of NULL configs before the
-    first decision), each carrying the catalog and population versions, the learner's
-    preferences (NULL: none stored), skill profile (NULL: none) and assignment to an ACTIVE
-    experiment of the context (NULL: none). Parameters: context, the ACTIVE status, context,
-    user id."""
+def _configs_column(user_id: str) -> str:
+    """The learner's configs in the context as one JSON array of [CONFIG_FIELDS…] arrays (NULL
+    or [] when none): one row per learner, whatever the number of strategies."""
+    table, columns = (
+        _table(StrategyConfig, "c"),
+        [_column(StrategyConfig, "c", name) for name in CONFIG_FIELDS],
+    )
+    if connection.vendor == "postgresql":
+        aggregate = f"json_agg(json_build_array({', '.join(columns)}))"
+    else:  # SQLite: params is JSON text, embedded as JSON
+        params = _column(StrategyConfig, "c", "params")
+        aggregate = (
+            f"json_group_array(json_array({', '.join(columns).replace(params, f'json({params})')}))"
+        )
+    return (
+        f"(SELECT {aggregate} FROM {table}"  # noqa: S608 (model names)
+        f" WHERE {_column(StrategyConfig, 'c', 'user')} = {user_id}"
+        f" AND {_column(StrategyConfig, 'c', 'context')} = %s)"
+    )
+
+
+def _learner_sql(user_source: str | None = None) -> str:
+    """One row (none: no such user) of the catalog and population versions, the learner's
+    preferences (NULL: none stored), skill profile (NULL: none), assignment to an ACTIVE
+    experiment of the context (NULL: none) and configs in the context. Parameters:
+    learner_read_params.
+
+    With `user_source`, a query of one user row, the learner is that row instead of a user
+    id, and the row starts with the source's columns (learner_read_sql)."""
     user_model = Preferences._meta.get_field("user").related_model
+    user_id = _column(user_model, "u", "id")
     select = [
         _version_column(CATALOG),
         _version_column(POPULATION),
@@ -201,11 +225,15 @@ def _learner_sql() -> str:
         _column(Assignment, "a", "experiment"),
         _column(Assignment, "a", "variant"),
         _column(Assignment, "a", "propensity"),
-        *(_column(StrategyConfig, "c", name) for name in CONFIG_FIELDS),
+        _configs_column(user_id),
     ]
-    user_id = _column(user_model, "u", "id")
+    if user_source is None:
+        source, where = _table(user_model, "u"), f" WHERE {user_id} = %s"
+    else:
+        source, where = f"({user_source}) u", ""
+        select.insert(0, "u.*")
     return (
-        f"SELECT {', '.join(select)} FROM {_table(user_model, 'u')}"  # noqa: S608 (model names)
+        f"SELECT {', '.join(select)} FROM {source}"  # noqa: S608 (model names)
         f" LEFT JOIN {_table(Preferences, 'p')} ON {_column(Preferences, 'p', 'user')} = {user_id}"
         f" LEFT JOIN {_table(SkillProfile, 's')}"
         f" ON {_column(SkillProfile, 's', 'user')} = {user_id}"
@@ -214,11 +242,26 @@ def _learner_sql() -> str:
         f" {_column(Experiment, 'e', 'id')} FROM {_table(Experiment, 'e')}"
         f" WHERE {_column(Experiment, 'e', 'context')} = %s"
         f" AND {_column(Experiment, 'e', 'status')} = %s)"
-        f" LEFT JOIN {_table(StrategyConfig, 'c')}"
-        f" ON {_column(StrategyConfig, 'c', 'user')} = {user_id}"
-        f" AND {_column(StrategyConfig, 'c', 'context')} = %s"
-        f" WHERE {user_id} = %s"
+        f"{where}"
     )
+
+
+def learner_read_sql(user_source: str) -> str:
+    """The learner read of the decide call joined to `user_source`, a query of one user row
+    (the token's user: experiments/api/authentication.py), so that authentication and the
+    read are one statement. Its row: the source's columns, then what learner_state_from_row
+    reads."""
+    return _learner_sql(user_source)
+
+
+def learner_read_params(
+    context: str, *, source_params: Sequence[Any] = (), user_id: Any = None
+) -> list[Any]:
+    """The parameters of the learner read, in the order of their placeholders: the
+    configs' context, the source's (learner_read_sql), the assignment's context and status,
+    and the user id (the read without a source)."""
+    params = [context, *source_params, context, Experiment.Status.ACTIVE]
+    return params if user_id is None else [*params, user_id]
 
 
 def _insert_sql() -> str:
@@ -253,38 +296,37 @@ def _learner_state(*, user: Any, context: str) -> LearnerState:
     """Preferences, assignment and configs of `user` in `context`, and the cache versions:
     one query."""
     with connection.cursor() as cursor:
-        cursor.execute(_sql()[0], [context, Experiment.Status.ACTIVE, context, user.pk])
-        rows = cursor.fetchall()
-    if not rows:  # the user is gone
+        cursor.execute(_sql()[0], learner_read_params(context, user_id=user.pk))
+        row = cursor.fetchone()
+    return learner_state_from_row(row)
+
+
+def learner_state_from_row(row: Sequence[Any] | None) -> LearnerState:
+    """The LearnerState of the learner read's row (None: the user is gone)."""
+    if row is None:
         return LearnerState(preferences=_preferences_defaults(), assignment=None, configs={})
-    catalog_version, population_version = rows[0][:2]
-    rows = [row[2:] for row in rows]
-    first = rows[0]
+    catalog_version, population_version, preferences_id = row[:3]
     count = len(PREFERENCE_FIELDS)
-    if first[0] is None:
+    if preferences_id is None:
         preferences = _preferences_defaults()
     else:
-        values = dict(zip(PREFERENCE_FIELDS, first[1 : count + 1], strict=True))
+        values = dict(zip(PREFERENCE_FIELDS, row[3 : count + 3], strict=True))
         preferences = LearnerPreferences(
             **values
             | {name: bool(values[name]) for name in _FLAGS}
             | {"disabled_features": tuple(_json(values["disabled_features"]) or ())}
         )
-    ratings, weaknesses = first[count + 1 : count + 3]
-    count += 2
-    experiment_id, variant_id, propensity = first[count + 1 : count + 4]
+    ratings, weaknesses, experiment_id, variant_id, propensity, stored = row[count + 3 :]
     configs: dict[int, ConfigState] = {}
-    for row in rows:
-        config_id, strategy_id, params, active, rewarded, avg = row[count + 4 :]
-        if config_id is not None:
-            configs[strategy_id] = ConfigState(
-                id=config_id,
-                strategy_id=strategy_id,
-                params=_json(params) or {},
-                is_active=bool(active),
-                times_rewarded=rewarded,
-                avg_reward=avg,
-            )
+    for config_id, strategy_id, params, active, rewarded, avg in _json(stored) or ():
+        configs[strategy_id] = ConfigState(
+            id=config_id,
+            strategy_id=strategy_id,
+            params=_json(params) or {},
+            is_active=bool(active),
+            times_rewarded=rewarded,
+            avg_reward=float(avg),
+        )
     return LearnerState(
         preferences=preferences,
         assignment=None if variant_id is None else (experiment_id, variant_id, propensity),
@@ -312,17 +354,24 @@ def _configs_created(*, user: Any, catalog: ContextCatalog) -> dict[int, ConfigS
 
 
 def decision_make(
-    *, user: Any, context: str, rng: np.random.Generator | None = None
+    *,
+    user: Any,
+    context: str,
+    rng: np.random.Generator | None = None,
+    state: LearnerState | None = None,
 ) -> DecisionResult:
     """Choose the strategy for `user` in `context`, store the Decision and answer it.
-    Only learners are decided for (staff and service accounts: 403 `learner_required`)."""
+    Only learners are decided for (staff and service accounts: 403 `learner_required`).
+    `state`: the learner read, when the caller made it with another (the authentication of
+    the decide route); read here otherwise."""
     started = time.perf_counter()
     if not is_learner(user):
         raise PermissionDeniedError(LEARNER_REQUIRED_MESSAGE, code=LEARNER_REQUIRED)
     # Drawn from only when a bandit assigns or explores: a fresh generator costs more than
     # the rest of a decision for an assigned learner.
     draw = new_generator if rng is None else lambda: rng
-    state = _learner_state(user=user, context=context)
+    if state is None:
+        state = _learner_state(user=user, context=context)
     catalog = context_catalog(context, version=state.catalog_version)
     baseline = catalog.baseline
     if baseline is None:
