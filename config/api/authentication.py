@@ -150,9 +150,22 @@ def token_user(key: str) -> Any:
 
 
 class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):
+    """A view may read more with the token's user: its `token_user_reader(request)` returns a
+    lookup (key → user or None) that replaces token_user for that request, or None."""
+
+    request: Request | None = None
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        self.request = request
+        return super().authenticate(request)
+
     def user_for_key(self, key: str) -> Any:
-        """The user holding the token (None: no such token); a route may read more with it."""
-        return token_user(key)
+        """The user holding the token (None: no such token)."""
+        request = self.request
+        view = (request.parser_context or {}).get("view") if request is not None else None
+        make_reader = getattr(view, "token_user_reader", None)
+        reader = make_reader(request) if make_reader is not None else None
+        return (reader or token_user)(key)
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         # Tokens are 40 hex characters; anything else (a NUL byte…) never reaches the database.

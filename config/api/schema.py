@@ -5,7 +5,6 @@ from drf_spectacular.authentication import SessionScheme, TokenScheme
 
 class AttuneTokenScheme(TokenScheme):
     target_class = "config.api.authentication.TokenAuthentication"
-    match_subclasses = True  # the decide route's own (experiments/api/authentication.py)
 
 
 class AttuneSessionScheme(SessionScheme):

@@ -1,4 +1,4 @@
-"""The decide route's token authentication: one statement for the caller and the decision.
+"""The decide route's token lookup: one statement for the caller and the decision.
 
 A decide call with a body of exactly `{"context": <known context>}` and no `X-On-Behalf-Of`
 authenticates with the learner read of experiments/services/decisions.py joined to the token
@@ -8,6 +8,7 @@ authenticates as everywhere else; the answers, errors included, are the same eit
 
 import json
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -16,7 +17,6 @@ from rest_framework.request import Request
 
 from config.api.authentication import (
     ON_BEHALF_OF_HEADER,
-    TokenAuthentication,
     token_lookup,
     token_params,
     token_row_user,
@@ -80,30 +80,24 @@ def learner_by_token(key: str, context: str) -> tuple[Any, LearnerState] | None:
     return token_row_user(connection, lookup, row), learner_state_from_row(row[width:])
 
 
-class DecideTokenAuthentication(TokenAuthentication):
-    """TokenAuthentication that, on a decide call it can serve, keeps the learner state it
-    read with the user on the request (`attune_learner_state`: context, user id, state)."""
+def token_reader(request: Request) -> Callable[[str], Any] | None:
+    """For config.api.authentication.TokenAuthentication on the decide route: a lookup of
+    the token's user that also reads their learner state and keeps it on the request
+    (`attune_learner_state`: context, user id, state), or None when the request is not a
+    decide call the joined read can serve."""
+    context = decide_context(request)
+    if context is None:
+        return None
 
-    context: str | None = None
-    request: Request | None = None
-
-    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        self.request, self.context = request, decide_context(request)
-        return super().authenticate(request)
-
-    def user_for_key(self, key: str) -> Any:
-        if self.context is None or self.request is None:
-            return super().user_for_key(key)
-        found = learner_by_token(key, self.context)
+    def read(key: str) -> Any:
+        found = learner_by_token(key, context)
         if found is None:
             return None
         user, state = found
-        self.request._request.attune_learner_state = (  # type: ignore[attr-defined]
-            self.context,
-            user.pk,
-            state,
-        )
+        request._request.attune_learner_state = (context, user.pk, state)  # type: ignore[attr-defined]
         return user
+
+    return read
 
 
 def learner_state_read(request: Request, context: str) -> LearnerState | None:

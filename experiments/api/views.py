@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -9,7 +10,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.authentication import SessionAuthentication
 from config.api.permissions import (
     IsLearnerForWrites,
     IsStaff,
@@ -19,7 +19,7 @@ from config.api.permissions import (
 )
 from experiments import selectors
 from experiments.api import serializers
-from experiments.api.authentication import DecideTokenAuthentication, learner_state_read
+from experiments.api.authentication import learner_state_read, token_reader
 from experiments.api.holdouts import RolloutSerializer, ShipSerializer
 from experiments.filters import (
     DecisionFilter,
@@ -232,7 +232,6 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     Only learners are decided for: staff and service accounts acting for themselves get 403
     `learner_required`."""
 
-    authentication_classes = [DecideTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, IsLearnerForWrites]
     serializer_class = serializers.DecisionListSerializer
     filterset_class = DecisionFilter
@@ -241,6 +240,10 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if getattr(self, "swagger_fake_view", False):
             return selectors.decision_list().none()
         return selectors.decision_list(owner=owner_scope(self.request))
+
+    def token_user_reader(self, request: Request) -> Callable[[str], Any] | None:
+        """The token's user and the learner read in one statement (TokenAuthentication)."""
+        return token_reader(request)
 
     @extend_schema(
         request=serializers.DecisionInputSerializer,

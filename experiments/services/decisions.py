@@ -131,6 +131,7 @@ DECISION_FIELDS = (
 
 # The fields whose Python value each database needs adapted (JSON, aware datetimes).
 ADAPTED = frozenset({"params", "created_at", "updated_at"})
+STAMPS = frozenset({"created_at", "updated_at"})
 
 
 def new_generator() -> np.random.Generator:
@@ -264,15 +265,36 @@ def learner_read_params(
     return params if user_id is None else [*params, user_id]
 
 
+_decision_field_list: list[tuple[str, "Field[Any, Any]"]] = []
+
+
+def _decision_fields() -> list[tuple[str, "Field[Any, Any]"]]:
+    if not _decision_field_list:
+        _decision_field_list.extend((name, _field(Decision, name)) for name in DECISION_FIELDS)
+    return _decision_field_list
+
+
+def _server_stamped() -> bool:
+    """PostgreSQL stamps the decision itself (one `statement_timestamp()` for created_at and
+    updated_at, returned with the id): two datetimes fewer to adapt and send."""
+    return connection.vendor == "postgresql"
+
+
 def _insert_sql() -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(_quoted(Decision, name) for name in DECISION_FIELDS)
+    values = [
+        "statement_timestamp()" if _server_stamped() and name in STAMPS else "%s"
+        for name in DECISION_FIELDS
+    ]
     sql = (
         f"INSERT INTO {quote(Decision._meta.db_table)} ({columns}) "  # noqa: S608 (model names)
-        f"VALUES ({', '.join(['%s'] * len(DECISION_FIELDS))})"
+        f"VALUES ({', '.join(values)})"
     )
     if connection.features.can_return_columns_from_insert:
         sql += f" RETURNING {_quoted(Decision, 'id')}"
+        if _server_stamped():
+            sql += f", {_quoted(Decision, 'created_at')}"
     return sql
 
 
@@ -698,16 +720,22 @@ def _record(
         created_at=now,
         updated_at=now,
     )
-    values = []
-    for name in DECISION_FIELDS:
-        field = _field(Decision, name)
-        value = getattr(decision, field.attname)
+    stamped = _server_stamped()
+    values = [
         # Ids, text, numbers and booleans go to both databases as they are.
-        values.append(field.get_db_prep_save(value, connection) if name in ADAPTED else value)
+        field.get_db_prep_save(getattr(decision, field.attname), connection)
+        if name in ADAPTED
+        else getattr(decision, field.attname)
+        for name, field in _decision_fields()
+        if not (stamped and name in STAMPS)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(_sql()[1], values)
         if connection.features.can_return_columns_from_insert:
-            decision.pk = cursor.fetchone()[0]
+            returned = cursor.fetchone()
+            decision.pk = returned[0]
+            if stamped:
+                decision.created_at = decision.updated_at = returned[1]
         else:
             decision.pk = cursor.lastrowid
     decision._state.adding = False
