@@ -23,23 +23,36 @@ ID_PREFIX = "id:"
 MAX_REFERENCE_LENGTH = 255
 
 
-def user_get_by_reference(*, reference: str, follow_merges: bool = True) -> User | None:
-    """An active user named the way DESIGN.md §7 says: `id:<attune id>` is Attune's primary
-    key, anything else is the client application's `external_id` — a bare number too, so an
-    external id "2" never resolves to Attune user 2. The same read says whether the user is
-    a service account (acts_for_users answers from it, not from the cache)."""
+def reference_filter(reference: str) -> dict[str, Any] | None:
+    """The lookup a reference names (DESIGN.md §7): `id:<attune id>` is Attune's primary key,
+    anything else the client application's `external_id` — a bare number too, so an external
+    id "2" never resolves to Attune user 2. None: it can name nobody."""
     if "\x00" in reference or len(reference) > MAX_REFERENCE_LENGTH:
         return None
-    users = User.objects.filter(Q(is_active=True) | Q(merged_into__isnull=False)).annotate(
-        holds_act_for_users=holds_act_for_users()
-    )
     if reference.startswith(ID_PREFIX):
         number = reference[len(ID_PREFIX) :]
         if not (number.isascii() and number.isdigit() and len(number) < 19):
             return None
-        found = users.filter(pk=int(number)).first()
-    else:
-        found = users.filter(external_id=reference).first()
+        return {"pk": int(number)}
+    return {"external_id": reference}
+
+
+def users_by_reference() -> QuerySet[User]:
+    """The users a reference may find (active ones, and merged ones to follow to their
+    survivor), each with whether it is a service account."""
+    return User.objects.filter(Q(is_active=True) | Q(merged_into__isnull=False)).annotate(
+        holds_act_for_users=holds_act_for_users()
+    )
+
+
+def user_get_by_reference(*, reference: str, follow_merges: bool = True) -> User | None:
+    """An active user named the way reference_filter says. The same read says whether the
+    user is a service account (acts_for_users answers from it, not from the cache)."""
+    lookup = reference_filter(reference)
+    if lookup is None:
+        return None
+    users = users_by_reference()
+    found = users.filter(**lookup).first()
     if not follow_merges:
         return _role_known(found)
     # A learner merged into another (users/{id}/merge/) is found as the survivor.

@@ -43,7 +43,9 @@ class OnBehalfOfMixin:
             )
         from personalization.selectors import user_get_by_reference
 
-        target = user_get_by_reference(reference=reference)
+        target = _target_read(request, reference)
+        if target is None:
+            target = user_get_by_reference(reference=reference)
         if target is None:
             raise exceptions.NotFound(
                 f"No active user has the external_id {reference[:100]!r} (send id:<attune id> "
@@ -59,61 +61,104 @@ class OnBehalfOfMixin:
         return target, auth
 
 
-# Stands for the token's key while the lookup is compiled; replaced by the real key per call.
+def _target_read(request: Request, reference: str) -> Any:
+    """The learner `reference` names as a view's joined read found it with the caller
+    (`attune_target`), when it is what user_get_by_reference answers: active and not merged;
+    None otherwise (user_get_by_reference reads it, following merges)."""
+    kept = getattr(request._request, "attune_target", None)
+    if kept is None or kept[0] != reference:
+        return None
+    target = kept[1]
+    if target is None or not target.is_active or target.merged_into is not None:
+        return None
+    return target
+
+
+# Stand for the looked-up value while a lookup is compiled; replaced by the real one per call.
 _KEY_PLACEHOLDER = "0" * 40
+_PLACEHOLDERS: dict[str, Any] = {"pk": -7_391_004_211, "external_id": "\x01reference\x01"}
 
 
 @dataclass(frozen=True)
-class _TokenLookup:
-    """The token's user lookup as the ORM compiles it for one connection: the SQL and its
-    parameters (the key's position among them), the user's fields in column order (the last
-    column is whether the user holds act_for_users) and the converters of the columns that
-    need one."""
+class UserLookup:
+    """A lookup of one user row as the ORM compiles it for one connection: the SQL and its
+    parameters (the looked-up value's position among them), the user's fields in column
+    order (the last column is whether the user holds act_for_users) and the converters of
+    the columns that need one."""
 
     sql: str
     params: tuple[Any, ...]
-    key_position: int
+    value_position: int
     field_names: tuple[str, ...]
     converters: tuple[tuple[int, tuple[Any, ...], Any], ...]
 
 
 # Per connection object (each thread has its own): converters may be bound to its backend.
-_token_lookups: "weakref.WeakKeyDictionary[Any, _TokenLookup]" = weakref.WeakKeyDictionary()
+_lookups: "weakref.WeakKeyDictionary[Any, dict[str, UserLookup]]" = weakref.WeakKeyDictionary()
 
 
-def token_lookup(connection: Any) -> _TokenLookup:
-    """The token's user lookup for `connection`, compiled on its first use."""
-    lookup = _token_lookups.get(connection)
+def _compiled(connection: Any, queryset: Any, placeholder: Any) -> UserLookup:
+    compiler = queryset.query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    columns = [expression for expression, _sql, _alias in compiler.select][:-1]
+    return UserLookup(
+        sql=sql,
+        params=tuple(params),
+        value_position=list(params).index(placeholder),
+        field_names=tuple(column.target.attname for column in columns),
+        converters=tuple(
+            (position, tuple(converters), column)
+            for position, (converters, column) in compiler.get_converters(columns).items()
+        ),
+    )
+
+
+def _lookup(connection: Any, kind: str) -> UserLookup:
+    compiled = _lookups.setdefault(connection, {})
+    lookup = compiled.get(kind)
     if lookup is None:
         from personalization.models import User
+        from personalization.selectors import users_by_reference
 
-        queryset = User.objects.filter(auth_token__key=_KEY_PLACEHOLDER).annotate(
-            holds_act_for_users=holds_act_for_users()
-        )
-        compiler = queryset.query.get_compiler(connection=connection)
-        sql, params = compiler.as_sql()
-        columns = [expression for expression, _sql, _alias in compiler.select][:-1]
-        lookup = _TokenLookup(
-            sql=sql,
-            params=tuple(params),
-            key_position=list(params).index(_KEY_PLACEHOLDER),
-            field_names=tuple(column.target.attname for column in columns),
-            converters=tuple(
-                (position, tuple(converters), column)
-                for position, (converters, column) in compiler.get_converters(columns).items()
-            ),
-        )
-        _token_lookups[connection] = lookup
+        queryset: Any
+        if kind == "token":
+            queryset = User.objects.filter(auth_token__key=_KEY_PLACEHOLDER).annotate(
+                holds_act_for_users=holds_act_for_users()
+            )
+            lookup = _compiled(connection, queryset, _KEY_PLACEHOLDER)
+        else:
+            placeholder = _PLACEHOLDERS[kind]
+            queryset = users_by_reference().filter(**{kind: placeholder})
+            lookup = _compiled(connection, queryset, placeholder)
+        compiled[kind] = lookup
     return lookup
 
 
-def token_params(lookup: _TokenLookup, key: str) -> list[Any]:
+def token_lookup(connection: Any) -> UserLookup:
+    """The token's user lookup for `connection`, compiled on its first use."""
+    return _lookup(connection, "token")
+
+
+def reference_lookup(connection: Any, reference: str) -> tuple[UserLookup, Any] | None:
+    """The lookup of the user an X-On-Behalf-Of reference names (as
+    personalization.selectors.user_get_by_reference reads it, merged users included) and the
+    value to bind; None when the reference can name nobody."""
+    from personalization.selectors import reference_filter
+
+    named = reference_filter(reference)
+    if named is None:
+        return None
+    ((kind, value),) = named.items()
+    return _lookup(connection, kind), value
+
+
+def lookup_params(lookup: UserLookup, value: Any) -> list[Any]:
     bound = list(lookup.params)
-    bound[lookup.key_position] = key
+    bound[lookup.value_position] = value
     return bound
 
 
-def token_row_user(connection: Any, lookup: _TokenLookup, row: Sequence[Any]) -> Any:
+def row_user(connection: Any, lookup: UserLookup, row: Sequence[Any]) -> Any:
     """The User of a row of `lookup` (its user columns, then whether it holds act_for_users),
     built as the ORM builds it."""
     from personalization.models import User
@@ -142,11 +187,11 @@ def token_user(key: str) -> Any:
 
     def read() -> Any:
         with connection.cursor() as cursor:
-            cursor.execute(lookup.sql, token_params(lookup, key))
+            cursor.execute(lookup.sql, lookup_params(lookup, key))
             return cursor.fetchone()
 
     row = first_read(connection, read)
-    return None if row is None else token_row_user(connection, lookup, row)
+    return None if row is None else row_user(connection, lookup, row)
 
 
 class TokenAuthentication(OnBehalfOfMixin, authentication.TokenAuthentication):

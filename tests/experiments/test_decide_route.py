@@ -157,3 +157,61 @@ def test_decide__connection_died_between_requests__next_request_succeeds_without
     finally:
         type(wrapper).is_usable = original
     assert Decision.objects.count() == 3
+
+
+@pytest.mark.parametrize("by", ["external id", "attune id"])
+def test_decide__service_account_for_a_learner__one_statement_then_the_insert(
+    strategy_catalog, user, service_account, by
+):
+    make_experiment(context="MISSION")
+    client = token_client(service_account)
+    reference = user.external_id if by == "external id" else f"id:{user.pk}"
+    assert _decide(client, HTTP_X_ON_BEHALF_OF=reference).status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        response = _decide(client, HTTP_X_ON_BEHALF_OF=reference)
+    assert response.status_code == 201, response.content
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 2, statements
+    assert statements[0].startswith("SELECT c.*, x.*")
+    assert statements[1].startswith("INSERT")
+    assert set(Decision.objects.values_list("user", flat=True)) == {user.pk}
+
+
+@pytest.mark.parametrize(
+    "case", ["unknown", "inactive", "staff target", "service target", "no permission", "bad id"]
+)
+def test_decide__on_behalf_of_what_the_joined_read_found__checked_as_everywhere(
+    strategy_catalog, user, other_user, staff_user, service_account, case
+):
+    make_experiment(context="MISSION")
+    caller = other_user if case == "no permission" else service_account
+    reference = {
+        "unknown": "nobody-has-this",
+        "staff target": f"id:{staff_user.pk}",
+        "service target": f"id:{service_account.pk}",
+        "bad id": "id:12x",
+    }.get(case, user.external_id)
+    if case == "inactive":
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    response = _decide(token_client(caller), HTTP_X_ON_BEHALF_OF=reference)
+    expected = {
+        "unknown": (404, "not_found"),
+        "inactive": (404, "not_found"),
+        "bad id": (404, "not_found"),
+        "staff target": (403, "target_not_learner"),
+        "service target": (403, "target_not_learner"),
+        "no permission": (403, "permission_denied"),
+    }[case]
+    assert_error_shape(response, expected[0], code=expected[1])
+    assert not Decision.objects.exists()
+
+
+def test_decide__on_behalf_of_a_merged_learner__decides_for_the_survivor(
+    strategy_catalog, user, service_account
+):
+    make_experiment(context="MISSION")
+    merged = UserFactory(is_active=False, merged_into=user.pk, external_id="merged-learner")
+    response = _decide(token_client(service_account), HTTP_X_ON_BEHALF_OF=merged.external_id)
+    assert response.status_code == 201, response.content
+    assert Decision.objects.get().user == user
