@@ -9,6 +9,7 @@ included, are the same either way: the checks of config/api/authentication.py ru
 the joined read found."""
 
 import json
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -137,21 +138,23 @@ def caller_and_learner(
 def token_reader(request: Request) -> Callable[[str], Any] | None:
     """For config.api.authentication.TokenAuthentication on the decide route: a lookup of
     the token's user that also reads the learner state of the user decided for and keeps it
-    on the request (`attune_learner_state`: context, user id, state; with X-On-Behalf-Of also
-    `attune_target`: the reference and the user it names), or None when the request is not
-    a decide call the joined read can serve."""
+    on the request (`attune_learner_state`: context, user id, state, when the read began;
+    with X-On-Behalf-Of also `attune_target`: the reference and the user it names), or None
+    when the request is not a decide call the joined read can serve. The read runs before
+    throttling and the permission checks: a refused request costs this one statement."""
     context = decide_context(request)
     if context is None:
         return None
     reference = request.META.get(ON_BEHALF_OF_HEADER, "").strip()
 
     def read(key: str) -> Any:
+        started = time.perf_counter()
         if not reference:
             found = learner_by_token(key, context)
             if found is None:
                 return None
             user, state = found
-            request._request.attune_learner_state = (context, user.pk, state)  # type: ignore[attr-defined]
+            request._request.attune_learner_state = (context, user.pk, state, started)  # type: ignore[attr-defined]
             return user
         both = caller_and_learner(key, reference, context)
         if both is None:
@@ -159,16 +162,16 @@ def token_reader(request: Request) -> Callable[[str], Any] | None:
         caller, target, target_state = both
         request._request.attune_target = (reference, target)  # type: ignore[attr-defined]
         if target is not None and target_state is not None:
-            request._request.attune_learner_state = (context, target.pk, target_state)  # type: ignore[attr-defined]
+            request._request.attune_learner_state = (context, target.pk, target_state, started)  # type: ignore[attr-defined]
         return caller
 
     return read
 
 
-def learner_state_read(request: Request, context: str) -> LearnerState | None:
-    """The state DecideTokenAuthentication read for this request's user in `context`."""
+def learner_state_read(request: Request, context: str) -> tuple[LearnerState | None, float | None]:
+    """The state token_reader read for this request's user in `context` and when the read
+    began; (None, None) when it read none."""
     kept = getattr(request._request, "attune_learner_state", None)
     if kept is None or kept[0] != context or kept[1] != request.user.pk:
-        return None
-    state: LearnerState = kept[2]
-    return state
+        return None, None
+    return kept[2], kept[3]

@@ -261,8 +261,9 @@ class DecisionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             payload = serializers.DecisionInputSerializer(data=data)
             payload.is_valid(raise_exception=True)
             context = payload.validated_data["context"]
+        state, started = learner_state_read(request, context)
         result = decisions.decision_make(
-            user=request.user, context=context, state=learner_state_read(request, context)
+            user=request.user, context=context, state=state, started=started
         )
         decision = result.decision
         # DecisionSerializer's shape (the schema), built directly.

@@ -7,6 +7,7 @@ validate this process's cached catalog and population model; `_learner_state`), 
 INSERT of the decision. Configs are created, an assignment stored and the active config
 switched only when they change."""
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -194,11 +195,13 @@ def _configs_column(user_id: str) -> str:
     )
     if connection.vendor == "postgresql":
         aggregate = f"json_agg(json_build_array({', '.join(columns)}))"
-    else:  # SQLite: params is JSON text, embedded as JSON
+    else:  # SQLite: params is JSON text, embedded as JSON; the mean as text of 17 digits
+        # (json_array writes a REAL with 15)
         params = _column(StrategyConfig, "c", "params")
-        aggregate = (
-            f"json_group_array(json_array({', '.join(columns).replace(params, f'json({params})')}))"
-        )
+        mean = _column(StrategyConfig, "c", "avg_reward")
+        listed = ", ".join(columns).replace(params, f"json({params})")
+        listed = listed.replace(mean, f"printf('%%!.17g', {mean})")
+        aggregate = f"json_group_array(json_array({listed}))"
     return (
         f"(SELECT {aggregate} FROM {table}"  # noqa: S608 (model names)
         f" WHERE {_column(StrategyConfig, 'c', 'user')} = {user_id}"
@@ -265,13 +268,9 @@ def learner_read_params(
     return params if user_id is None else [*params, user_id]
 
 
-_decision_field_list: list[tuple[str, "Field[Any, Any]"]] = []
-
-
-def _decision_fields() -> list[tuple[str, "Field[Any, Any]"]]:
-    if not _decision_field_list:
-        _decision_field_list.extend((name, _field(Decision, name)) for name in DECISION_FIELDS)
-    return _decision_field_list
+@functools.cache
+def _decision_fields() -> tuple[tuple[str, "Field[Any, Any]"], ...]:
+    return tuple((name, _field(Decision, name)) for name in DECISION_FIELDS)
 
 
 def _server_stamped() -> bool:
@@ -381,12 +380,15 @@ def decision_make(
     context: str,
     rng: np.random.Generator | None = None,
     state: LearnerState | None = None,
+    started: float | None = None,
 ) -> DecisionResult:
     """Choose the strategy for `user` in `context`, store the Decision and answer it.
     Only learners are decided for (staff and service accounts: 403 `learner_required`).
     `state`: the learner read, when the caller made it with another (the authentication of
-    the decide route); read here otherwise."""
-    started = time.perf_counter()
+    the decide route), and `started` its `time.perf_counter()` before it, so `latency_ms`
+    counts it on either path; read here otherwise."""
+    if state is None or started is None:
+        started = time.perf_counter()
     if not is_learner(user):
         raise PermissionDeniedError(LEARNER_REQUIRED_MESSAGE, code=LEARNER_REQUIRED)
     # Drawn from only when a bandit assigns or explores: a fresh generator costs more than

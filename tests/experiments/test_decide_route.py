@@ -5,7 +5,7 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from experiments.models import Decision
+from experiments.models import Decision, StrategyConfig
 from personalization.models import Preferences
 from tests.conftest import assert_error_shape, token_client
 from tests.experiments.factories import make_experiment
@@ -215,3 +215,16 @@ def test_decide__on_behalf_of_a_merged_learner__decides_for_the_survivor(
     response = _decide(token_client(service_account), HTTP_X_ON_BEHALF_OF=merged.external_id)
     assert response.status_code == 201, response.content
     assert Decision.objects.get().user == user
+
+
+def test_decide__sqlite_and_postgresql_read_the_mean_reward_exactly(strategy_catalog, user):
+    """The configs travel as JSON in the learner read: the mean keeps all its digits."""
+    from experiments.services.decisions import _learner_state, decision_make
+
+    make_experiment(context="MISSION")
+    decision_make(user=user, context="MISSION")
+    mean = 0.6333333333333333
+    StrategyConfig.objects.filter(user=user, context="MISSION").update(avg_reward=mean)
+    state = _learner_state(user=user, context="MISSION")
+    assert state.configs
+    assert {c.avg_reward for c in state.configs.values()} == {mean}
