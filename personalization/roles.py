@@ -30,21 +30,29 @@ def _act_for_users_grants(who: Any) -> Any:
 def holds_act_for_users() -> Any:
     """Whether the outer user row holds act_for_users, directly or through one of their
     groups, as an expression to annotate a read of users with (the token lookup of
-    config/api/authentication.py): two index probes, where one EXISTS over the OR of both
-    paths joins every permission."""
+    config/api/authentication.py): two index probes by user and permission id. The id is
+    an uncorrelated scalar subquery (the permission is the user model's), which PostgreSQL
+    runs once per statement through two unique indexes; joined into each probe, it scanned
+    the permission table twice for every token lookup."""
     from django.contrib.auth import get_user_model
-    from django.db.models import Exists, OuterRef
+    from django.contrib.auth.models import Permission
+    from django.db.models import Exists, OuterRef, Subquery
 
     user_model = get_user_model()
-    permission = {
-        "codename": ACT_FOR_USERS_CODENAME,
-        "content_type__app_label": "personalization",
-    }
+    permission = Subquery(
+        Permission.objects.filter(
+            codename=ACT_FOR_USERS_CODENAME,
+            content_type__app_label=user_model._meta.app_label,
+            content_type__model=user_model._meta.model_name,
+        )
+        .order_by()
+        .values("pk")[:1]
+    )
     direct = user_model.user_permissions.through.objects.filter(
-        user_id=OuterRef("pk"), **{f"permission__{k}": v for k, v in permission.items()}
+        user_id=OuterRef("pk"), permission_id=permission
     )
     grouped = user_model.groups.through.objects.filter(
-        user_id=OuterRef("pk"), **{f"group__permissions__{k}": v for k, v in permission.items()}
+        user_id=OuterRef("pk"), group__permissions=permission
     )
     return Exists(direct) | Exists(grouped)
 

@@ -162,6 +162,11 @@ def _sql() -> tuple[str, str]:
     return statements
 
 
+def decision_insert_sql() -> str:
+    """The decision INSERT of the warm path, for this connection's database."""
+    return _sql()[1]
+
+
 def _field(model: Any, name: str) -> "Field[Any, Any]":
     return cast("Field[Any, Any]", model._meta.get_field(name))
 

@@ -207,6 +207,28 @@ def test_act_for_users__revoked_from_group__next_request_403(user):
     assert_error_shape(client.get(ME, HTTP_X_ON_BEHALF_OF=user.external_id), 403)
 
 
+def test_act_for_users__other_permissions_and_groups__still_a_learner(user, strategy_catalog):
+    """Only act_for_users makes a service account: other permissions, held directly or
+    through a group that other service accounts' group sits beside, leave a learner one."""
+    apps = Group.objects.create(name="apps")
+    apps.permissions.add(act_for_users_permission())
+    editors = Group.objects.create(name="editors")
+    editors.permissions.add(Permission.objects.get(codename="view_strategy"))
+    learner = UserFactory()
+    learner.groups.add(editors)
+    learner.user_permissions.add(Permission.objects.get(codename="change_strategy"))
+    client = token_client(learner)
+    assert client.post(DECISIONS, {"context": "MISSION"}, format="json").status_code == 201
+    assert_error_shape(client.get(ME, HTTP_X_ON_BEHALF_OF=user.external_id), 403)
+    learner.groups.add(apps)
+    assert_error_shape(
+        client.post(DECISIONS, {"context": "MISSION"}, format="json"),
+        403,
+        code="learner_required",
+    )
+    assert client.get(ME, HTTP_X_ON_BEHALF_OF=user.external_id).status_code == 200
+
+
 def test_act_for_users__group_deleted__next_request_403(user):
     group = Group.objects.create(name="apps")
     group.permissions.add(act_for_users_permission())
