@@ -208,6 +208,11 @@ def bench_decide(sizes: dict[str, int], tokens: list[str], workdir: Path) -> dic
     return {
         # decide's two statements in a bare view: what decide would reach if the rest of
         # its Python cost nothing.
+        "runs_rps": {
+            "limit": [r["rps"] for r in limits],
+            "floor": [r["rps"] for r in floors],
+            "decide": [r["rps"] for r in decides],
+        },
         "floor_rps": floor["rps"],
         "floor_ratio": floor["rps"] / limit["rps"],
         "decide_rps": decide["rps"],
