@@ -14,40 +14,40 @@ ACT_FOR_USERS_CODENAME = "act_for_users"
 ACTS_FOR_USERS_CACHE_SECONDS = 60
 
 
+def act_for_users_permission() -> Any:
+    """The act_for_users permission as a queryset of at most one row: the user model's
+    (User.Meta.permissions), which every role check of the project reads."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user_model = get_user_model()
+    return Permission.objects.filter(
+        codename=ACT_FOR_USERS_CODENAME,
+        content_type__app_label=user_model._meta.app_label,
+        content_type__model=user_model._meta.model_name,
+    ).order_by()
+
+
 def _act_for_users_grants(who: Any) -> Any:
     """The act_for_users permission rows granted to `who` (a user id or an OuterRef),
     directly or through any of their groups."""
-    from django.contrib.auth.models import Permission
     from django.db.models import Q
 
-    return Permission.objects.filter(
-        Q(user=who) | Q(group__user=who),
-        codename=ACT_FOR_USERS_CODENAME,
-        content_type__app_label="personalization",
-    )
+    return act_for_users_permission().filter(Q(user=who) | Q(group__user=who))
 
 
 def holds_act_for_users() -> Any:
     """Whether the outer user row holds act_for_users, directly or through one of their
     groups, as an expression to annotate a read of users with (the token lookup of
     config/api/authentication.py): two index probes by user and permission id. The id is
-    an uncorrelated scalar subquery (the permission is the user model's), which PostgreSQL
-    runs once per statement through two unique indexes; joined into each probe, it scanned
-    the permission table twice for every token lookup."""
+    an uncorrelated scalar subquery, which PostgreSQL runs once per statement through two
+    unique indexes; joined into each probe, it scanned the permission table twice for every
+    token lookup."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Permission
     from django.db.models import Exists, OuterRef, Subquery
 
     user_model = get_user_model()
-    permission = Subquery(
-        Permission.objects.filter(
-            codename=ACT_FOR_USERS_CODENAME,
-            content_type__app_label=user_model._meta.app_label,
-            content_type__model=user_model._meta.model_name,
-        )
-        .order_by()
-        .values("pk")[:1]
-    )
+    permission = Subquery(act_for_users_permission().values("pk")[:1])
     direct = user_model.user_permissions.through.objects.filter(
         user_id=OuterRef("pk"), permission_id=permission
     )

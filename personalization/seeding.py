@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from personalization.models import User
+from personalization.roles import act_for_users_permission
 
 
 @dataclass
@@ -100,9 +100,7 @@ def seed_logins(context: SeedContext) -> str:
     )
     client.set_unusable_password()
     client.save()
-    client.user_permissions.add(
-        Permission.objects.get(codename="act_for_users", content_type__app_label="personalization")
-    )
+    client.user_permissions.add(act_for_users_permission().get())
     token, _created = Token.objects.get_or_create(user=client)
     context.created.update(admin=admin, demo=demo, client=client, client_token=token.key)
     return (

@@ -11,7 +11,11 @@ from logs.services import MASK
 from personalization.filters import InteractionFilter, UserFilter
 from personalization.models import Interaction, Preferences, SkillAssessment, SkillProfile, User
 from personalization.registry import profile_summaries, user_data_sources
-from personalization.roles import acts_for_users_known, holds_act_for_users
+from personalization.roles import (
+    act_for_users_permission,
+    acts_for_users_known,
+    holds_act_for_users,
+)
 
 SUMMARY_DAYS = 30
 FAVORITE_THEME_WINDOW = 20
@@ -72,11 +76,7 @@ def _role_known(user: User | None) -> User | None:
 def learners(queryset: QuerySet[User]) -> QuerySet[User]:
     """Only learners (DESIGN.md §3): neither staff, superusers, nor holders of
     personalization.act_for_users (directly or through a group)."""
-    from django.contrib.auth.models import Permission
-
-    act_for_users = Permission.objects.filter(
-        codename="act_for_users", content_type__app_label="personalization"
-    )
+    act_for_users = act_for_users_permission()
     return (
         queryset.filter(is_staff=False, is_superuser=False)
         .exclude(pk__in=User.objects.filter(user_permissions__in=act_for_users).values("pk"))

@@ -229,6 +229,32 @@ def test_act_for_users__other_permissions_and_groups__still_a_learner(user, stra
     assert client.get(ME, HTTP_X_ON_BEHALF_OF=user.external_id).status_code == 200
 
 
+def test_act_for_users__same_codename_on_another_model__every_check_says_learner(
+    user, strategy_catalog
+):
+    """The role is the user model's permission in every check: token lookups, the cached
+    answer of session requests and the learner lists agree on a look-alike."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from personalization.models import Preferences
+    from personalization.roles import acts_for_users, acts_for_users_forget
+    from personalization.selectors import learners
+
+    look_alike = Permission.objects.create(
+        codename="act_for_users",
+        name="Look-alike",
+        content_type=ContentType.objects.get_for_model(Preferences),
+    )
+    holder = UserFactory()
+    holder.user_permissions.add(look_alike)
+    client = token_client(holder)
+    assert client.post(DECISIONS, {"context": "MISSION"}, format="json").status_code == 201
+    assert_error_shape(client.get(ME, HTTP_X_ON_BEHALF_OF=user.external_id), 403)
+    acts_for_users_forget([holder.pk])
+    assert not acts_for_users(User.objects.get(pk=holder.pk))
+    assert learners(User.objects.filter(pk=holder.pk)).exists()
+
+
 def test_act_for_users__group_deleted__next_request_403(user):
     group = Group.objects.create(name="apps")
     group.permissions.add(act_for_users_permission())
